@@ -12,7 +12,6 @@
 #define SPEC_ID_MAX 1023
 #define SPEC_STRING_MAX 256
 #define SPEC_MTU_MIN 68
-#define SPEC_MTU_MAX 65535
 #define SPEC_INSTANCE_ID_MAX 64
 #define MAC_STRLEN 18
 

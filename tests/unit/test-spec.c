@@ -139,9 +139,10 @@ static void test_required_fields_and_ranges(void) {
         ASSERT_STREQ(e.message, "interfaces[0].macAddress: required");
         e = (Error) {};
         ASSERT_TRUE(spec_interface_set_uint(i, 0, "mtu", 60, &e) < 0);
-        ASSERT_STREQ(e.message, "interfaces[0].mtu: 60 is outside 68..65535");
+        ASSERT_STREQ(e.message, "interfaces[0].mtu: 60 is below the minimum 68");
         e = (Error) {};
-        ASSERT_TRUE(spec_interface_set_uint(i, 0, "mtu", 70000, &e) < 0);
+        /* Too large is the device's call: checked per NIC against its maximum. */
+        ASSERT_EQ(spec_interface_set_uint(i, 0, "mtu", 70000, &e), 0);
         e = (Error) {};
         ASSERT_TRUE(spec_interface_set_uint(i, 0, "id", 5000, &e) < 0);
         ASSERT_CONTAINS(e.message, "interfaces[0].id");

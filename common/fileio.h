@@ -1,0 +1,18 @@
+/* File helpers: atomic replacement with final permissions from the start, and whole-file reads. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Writes to a temporary file in the same directory created with mode, fsyncs, renames over
+ * path and fsyncs the directory: readers see the old file or the new one, never a part. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Reads a whole file (at most max bytes) into a NUL-terminated buffer. */
+int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+
+/* Creates a directory and its parents with mode. */
+int mkdir_parents(const char *path, mode_t mode);
+
+/* root + path, where path is absolute; root "/" or empty gives path itself. */
+int path_join_root(const char *root, const char *path, char **ret);

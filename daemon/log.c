@@ -1,0 +1,65 @@
+/* Journal or console logging with the per-interface fields operators filter on. */
+#include <stdarg.h>
+#include <systemd/sd-journal.h>
+
+#include "log.h"
+#include "spec.h"
+
+static LogTarget log_target = LOG_TARGET_CONSOLE;
+static int log_max_level = LOG_INFO;
+
+void log_setup(LogTarget target, int max_level) {
+        if (target == LOG_TARGET_AUTO)
+                target = getenv("JOURNAL_STREAM") ? LOG_TARGET_JOURNAL : LOG_TARGET_CONSOLE;
+        log_target = target;
+        log_max_level = max_level;
+}
+
+int log_target_from_string(const char *s) {
+        if (streq(s, "auto"))
+                return LOG_TARGET_AUTO;
+        if (streq(s, "console"))
+                return LOG_TARGET_CONSOLE;
+        if (streq(s, "journal"))
+                return LOG_TARGET_JOURNAL;
+        return -EINVAL;
+}
+
+int log_link_full(int level, int error, const char *ifname, const uint8_t *mac,
+                  const char *fmt, ...) {
+        char msg[1024], macbuf[MAC_STRLEN] = "";
+        int saved = errno;
+        va_list ap;
+
+        error = error < 0 ? -error : error;
+        if (level > log_max_level)
+                return -error;
+
+        errno = error; /* lets %m in fmt print the error */
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        errno = saved;
+        if (mac)
+                mac_format(mac, macbuf);
+
+        if (log_target == LOG_TARGET_JOURNAL)
+                sd_journal_send("MESSAGE=%s%s%s", ifname ? ifname : "", ifname ? ": " : "", msg,
+                                "PRIORITY=%i", level, "INTERFACE=%s", ifname ? ifname : "",
+                                "MAC=%s", macbuf, "ERRNO=%i", error, NULL);
+        else
+                fprintf(stderr, "multinicd: %s%s%s\n", ifname ? ifname : "", ifname ? ": " : "",
+                        msg);
+        return -error;
+}
+
+void log_call(const char *method, uint32_t uid, uint32_t pid, const char *outcome) {
+        if (log_target == LOG_TARGET_JOURNAL)
+                sd_journal_send("MESSAGE=%s called by uid %u pid %u: %s", method, uid, pid, outcome,
+                                "PRIORITY=%i", LOG_INFO, "MULTINIC_METHOD=%s", method,
+                                "MULTINIC_CALLER_UID=%u", uid, "MULTINIC_CALLER_PID=%u", pid,
+                                "MULTINIC_OUTCOME=%s", outcome, NULL);
+        else
+                fprintf(stderr, "multinicd: %s called by uid %u pid %u: %s\n", method, uid, pid,
+                        outcome);
+}

@@ -1,0 +1,251 @@
+/* Apply, Plan and Remove: snapshot, plan, execute, guard the default route, save the state. */
+#include <strings.h>
+#include <time.h>
+
+#include "execute.h"
+#include "fileio.h"
+#include "log.h"
+#include "manager.h"
+#include "netlink.h"
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+void call_result_done(CallResult *c) {
+        plan_done(&c->plan);
+        free(c->done);
+        *c = (CallResult) {};
+}
+
+static void read_instance_id(Manager *m) {
+        _cleanup_(freep) char *path = NULL, *text = NULL;
+        size_t n;
+
+        if (path_join_root(m->root, "/sys/class/dmi/id/product_uuid", &path) < 0)
+                return;
+        if (read_file(path, 256, &text, &n) < 0) {
+                log_warning("Cannot read %s; Apply calls that name an instanceId will be refused",
+                            path);
+                return;
+        }
+        while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
+                text[--n] = 0;
+        snprintf(m->instance_id, sizeof(m->instance_id), "%s", text);
+}
+
+int manager_new(const char *root, const Config *config, Manager **ret) {
+        _cleanup_(freep) Manager *m = calloc(1, sizeof(Manager));
+        int r;
+
+        if (!m)
+                return -ENOMEM;
+        m->config = *config;
+        m->overall = "Idle";
+        m->root = strdup(root);
+        if (!m->root)
+                return -ENOMEM;
+        r = netlink_open(&m->nl);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open rtnetlink: %m");
+        r = state_load(m->root, &m->state, &m->state_text);
+        if (r < 0)
+                log_warning_errno(r, "Failed to load the managed state, starting empty: %m");
+        if (m->state.n_nics > 0)
+                m->overall = "Configured";
+        read_instance_id(m);
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        netlink_closep(&m->nl);
+        state_done(&m->state);
+        free(m->state_text);
+        free(m->status);
+        free(m->root);
+        free(m);
+        return NULL;
+}
+
+static int check_instance(const Manager *m, const Spec *spec, Error *e) {
+        const char *want = spec->options.instance_id;
+
+        if (!want[0] || strcasecmp(want, m->instance_id) == 0)
+                return 0;
+        return error_set(e, ERROR_KIND_INSTANCE_MISMATCH, -EPERM,
+                         "options.instanceId: %s is not this host (its instance id is %s)", want,
+                         m->instance_id[0] ? m->instance_id : "unknown");
+}
+
+static int snapshot_take(Manager *m, Snapshot *s, Error *e) {
+        int r = netlink_snapshot(m->nl, s);
+
+        if (r < 0)
+                return error_set(e, ERROR_KIND_FAILED, r, "reading the kernel's state failed: %s",
+                                 strerror(-r));
+        return 0;
+}
+
+int manager_plan(Manager *m, Spec *spec, Plan *ret, Error *e) {
+        Snapshot s = {};
+        int r;
+
+        r = check_instance(m, spec, e);
+        if (r < 0)
+                return r;
+        r = snapshot_take(m, &s, e);
+        if (r < 0)
+                return r;
+        r = plan_build(spec, &m->state, &s, &m->config, ret, e);
+        snapshot_done(&s);
+        return r;
+}
+
+static int state_after(const Manager *m, const Plan *p, State *ret) {
+        State s = {};
+        int r = 0;
+
+        for (size_t i = 0; i < p->n_nics && r >= 0; i++) {
+                const NicPlan *n = &p->nics[i];
+                const ManagedNic *old = state_find(&m->state, n->mac);
+
+                if (n->outcome == NIC_CONFIGURED || n->outcome == NIC_UNCHANGED)
+                        r = state_append(&s, &n->record);
+                else if (n->outcome != NIC_REMOVED && old)
+                        r = state_append(&s, old); /* failed or pending: as it was */
+        }
+        if (r < 0) {
+                state_done(&s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
+static const char *overall_of(const Plan *p) {
+        bool pending = false;
+
+        for (size_t i = 0; i < p->n_nics; i++) {
+                if (p->nics[i].outcome == NIC_FAILED)
+                        return "Failed";
+                pending |= p->nics[i].outcome == NIC_PENDING;
+        }
+        return pending ? "Pending" : "Configured";
+}
+
+static int status_update(Manager *m, const Plan *p) {
+        NicStatus *st = calloc(p->n_nics ? p->n_nics : 1, sizeof(NicStatus));
+        size_t n = 0;
+
+        if (!st)
+                return -ENOMEM;
+        m->last_error[0] = 0;
+        for (size_t i = 0; i < p->n_nics; i++) {
+                const NicPlan *np = &p->nics[i];
+
+                if (np->outcome == NIC_FAILED && !m->last_error[0])
+                        snprintf(m->last_error, sizeof(m->last_error), "%s", np->message);
+                if (!np->spec)
+                        continue;
+                st[n].spec = *np->spec;
+                st[n].outcome = np->outcome == NIC_UNCHANGED ? NIC_CONFIGURED : np->outcome;
+                snprintf(st[n].message, sizeof(st[n].message), "%s", np->message);
+                n++;
+        }
+        free(m->status);
+        m->status = st;
+        m->n_status = n;
+        return 0;
+}
+
+/* Stage A (releases, renames), a fresh look, stage B (the rest), then the default-route guard. */
+static int run_plan(Manager *m, const Spec *spec, const Snapshot *before, CallResult *c, Error *e) {
+        Plan *p = &c->plan;
+        Executor x;
+        Snapshot s = {};
+        int r;
+
+        executor_init(&x, m->nl, p);
+        r = executor_run(&x, 0, p->n_stage_a);
+        if (r >= 0 && x.n_writes > 0 && spec && (r = snapshot_take(m, &s, e)) >= 0) {
+                r = plan_rebuild_configure(p, spec, &m->state, &s, &m->config);
+                snapshot_done(&s);
+        }
+        if (r >= 0)
+                r = executor_run(&x, p->n_stage_a, p->n_actions);
+        if (r >= 0 && x.n_writes > 0 && (r = snapshot_take(m, &s, e)) >= 0) {
+                if (!snapshot_default_routes_equal(before, &s))
+                        executor_rollback_all(&x, "the main table's default route changed during "
+                                                  "Apply");
+                snapshot_done(&s);
+        }
+        c->done = TAKE_PTR(x.done);
+        executor_done(&x);
+        if (r < 0)
+                return error_set(e, ERROR_KIND_FAILED, r, "Apply failed: %s", strerror(-r));
+        return 0;
+}
+
+static int finish_call(Manager *m, CallResult *c, bool removing) {
+        State s = {};
+        int r;
+
+        r = state_after(m, &c->plan, &s);
+        if (r < 0)
+                return r;
+        r = state_save(m->root, &s, &m->state_text);
+        if (r < 0)
+                log_warning_errno(r, "Failed to save the managed state: %m");
+        state_done(&m->state);
+        m->state = s;
+        c->overall = overall_of(&c->plan);
+        m->overall = removing && m->state.n_nics == 0 ? "Idle" : c->overall;
+        m->last_apply_usec = now_usec();
+        return status_update(m, &c->plan);
+}
+
+int manager_apply(Manager *m, Spec *spec, CallResult *ret, Error *e) {
+        Snapshot before = {};
+        int r;
+
+        r = check_instance(m, spec, e);
+        if (r < 0)
+                return r;
+        r = snapshot_take(m, &before, e);
+        if (r < 0)
+                return r;
+        r = plan_build(spec, &m->state, &before, &m->config, &ret->plan, e);
+        if (r >= 0)
+                r = run_plan(m, spec, &before, ret, e);
+        snapshot_done(&before);
+        if (r < 0) {
+                snprintf(m->last_error, sizeof(m->last_error), "%s", e->message);
+                return r;
+        }
+        return finish_call(m, ret, false);
+}
+
+int manager_remove(Manager *m, const Spec *options, CallResult *ret, Error *e) {
+        Snapshot before = {};
+        int r;
+
+        r = check_instance(m, options, e);
+        if (r < 0)
+                return r;
+        r = snapshot_take(m, &before, e);
+        if (r < 0)
+                return r;
+        r = plan_build_remove(&m->state, &before, &ret->plan);
+        if (r >= 0)
+                r = run_plan(m, NULL, &before, ret, e);
+        snapshot_done(&before);
+        if (r < 0)
+                return r;
+        return finish_call(m, ret, true);
+}

@@ -1,0 +1,48 @@
+/* The daemon's state and its operations, independent of D-Bus. */
+#pragma once
+
+#include <netlink/netlink.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "plan.h"
+#include "spec.h"
+#include "state.h"
+
+typedef struct NicStatus {
+        SpecInterface spec;
+        NicOutcome outcome;
+        char message[256];
+} NicStatus;
+
+typedef struct Manager {
+        char *root;
+        Config config;
+        sd_event *event;
+        sd_bus *bus;
+        struct nl_sock *nl;
+        State state;
+        char *state_text; /* last saved state file content, to skip identical rewrites */
+        char instance_id[SPEC_INSTANCE_ID_MAX + 1];
+        const char *overall; /* the State property */
+        uint64_t last_apply_usec;
+        char last_error[512];
+        NicStatus *status; /* the Interfaces property */
+        size_t n_status;
+} Manager;
+
+/* The outcome of one call, for the reply. */
+typedef struct CallResult {
+        Plan plan;
+        bool *done; /* per action of the plan: it ran and stayed */
+        const char *overall;
+} CallResult;
+
+void call_result_done(CallResult *c);
+
+int manager_new(const char *root, const Config *config, Manager **ret);
+Manager *manager_free(Manager *m);
+
+int manager_plan(Manager *m, Spec *spec, Plan *ret, Error *e);
+int manager_apply(Manager *m, Spec *spec, CallResult *ret, Error *e);
+int manager_remove(Manager *m, const Spec *options, CallResult *ret, Error *e);

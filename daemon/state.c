@@ -1,0 +1,203 @@
+/* The managed-NIC records, stored as JSON under <root>/var/lib/multinic/state.json. */
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <linux/fib_rules.h>
+#include <linux/rtnetlink.h>
+
+#include "fileio.h"
+#include "state.h"
+#include "util.h"
+
+#define STATE_DIR "/var/lib/multinic"
+#define STATE_FILE STATE_DIR "/state.json"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
+
+void state_done(State *s) {
+        free(s->nics);
+        *s = (State) {};
+}
+
+const ManagedNic *state_find(const State *s, const uint8_t mac[6]) {
+        for (size_t i = 0; i < s->n_nics; i++)
+                if (memcmp(s->nics[i].mac, mac, 6) == 0)
+                        return &s->nics[i];
+        return NULL;
+}
+
+int state_append(State *s, const ManagedNic *nic) {
+        ManagedNic *n = realloc(s->nics, (s->n_nics + 1) * sizeof(*n));
+
+        if (!n)
+                return -ENOMEM;
+        s->nics = n;
+        n[s->n_nics++] = *nic;
+        return 0;
+}
+
+static int add_ip(cJSON *o, const char *key, struct in_addr a) {
+        char buf[INET_ADDRSTRLEN];
+
+        inet_ntop(AF_INET, &a, buf, sizeof(buf));
+        return cJSON_AddStringToObject(o, key, buf) ? 0 : -ENOMEM;
+}
+
+static cJSON *nic_to_json(const ManagedNic *m) {
+        _cleanup_(cJSON_Deletep) cJSON *o = cJSON_CreateObject();
+        cJSON *devconf;
+        char mac[MAC_STRLEN];
+
+        if (!o)
+                return NULL;
+        mac_format(m->mac, mac);
+        devconf = cJSON_AddArrayToObject(o, "originalSysctls");
+        if (!cJSON_AddStringToObject(o, "macAddress", mac) ||
+            !cJSON_AddNumberToObject(o, "id", m->id) ||
+            !cJSON_AddStringToObject(o, "name", m->name) ||
+            !cJSON_AddStringToObject(o, "originalName", m->original_name) || !devconf)
+                return NULL;
+        for (size_t i = 0; i < _DEVCONF_MAX; i++)
+                cJSON_AddItemToArray(devconf, cJSON_CreateNumber(m->original_devconf[i]));
+        if (m->has_address && (add_ip(o, "address", m->address.local) < 0 ||
+                               !cJSON_AddNumberToObject(o, "prefixlen", m->address.prefixlen) ||
+                               !cJSON_AddNumberToObject(o, "addressFlags", m->address.flags)))
+                return NULL;
+        if (m->has_rule && (!cJSON_AddNumberToObject(o, "rulePriority", m->rule.priority) ||
+                            !cJSON_AddNumberToObject(o, "ruleTable", m->rule.table)))
+                return NULL;
+        if (m->has_route && (add_ip(o, "routeDst", m->route.dst) < 0 ||
+                             !cJSON_AddNumberToObject(o, "routeDstLen", m->route.dst_len) ||
+                             !cJSON_AddNumberToObject(o, "routeTable", m->route.table)))
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+int state_save(const char *root, const State *s, char **last_text) {
+        _cleanup_(cJSON_Deletep) cJSON *doc = cJSON_CreateObject();
+        _cleanup_(freep) char *dir = NULL, *path = NULL, *text = NULL;
+        cJSON *arr;
+        int r;
+
+        if (!doc || !cJSON_AddNumberToObject(doc, "version", 1))
+                return -ENOMEM;
+        arr = cJSON_AddArrayToObject(doc, "interfaces");
+        if (!arr)
+                return -ENOMEM;
+        for (size_t i = 0; i < s->n_nics; i++) {
+                cJSON *o = nic_to_json(&s->nics[i]);
+                if (!o)
+                        return -ENOMEM;
+                cJSON_AddItemToArray(arr, o);
+        }
+        text = cJSON_Print(doc);
+        if (!text)
+                return -ENOMEM;
+        if (streq_ptr(*last_text, text))
+                return 0;
+        r = path_join_root(root, STATE_DIR, &dir);
+        if (r < 0)
+                return r;
+        r = mkdir_parents(dir, 0755);
+        if (r < 0)
+                return r;
+        r = path_join_root(root, STATE_FILE, &path);
+        if (r < 0)
+                return r;
+        r = write_file_atomic(path, text, strlen(text), 0600);
+        if (r < 0)
+                return r;
+        free(*last_text);
+        *last_text = TAKE_PTR(text);
+        return 0;
+}
+
+static int get_ip(const cJSON *o, const char *key, struct in_addr *ret) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+        if (!cJSON_IsString(v) || inet_pton(AF_INET, v->valuestring, ret) != 1)
+                return -EBADMSG;
+        return 0;
+}
+
+static uint32_t get_u32(const cJSON *o, const char *key) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+        return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (uint32_t) v->valuedouble : 0;
+}
+
+static int get_name(const cJSON *o, const char *key, char ret[IFNAMSIZ]) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+        if (!cJSON_IsString(v) || (v->valuestring[0] && !ifname_valid(v->valuestring)))
+                return -EBADMSG;
+        snprintf(ret, IFNAMSIZ, "%s", v->valuestring);
+        return 0;
+}
+
+static int nic_from_json(const cJSON *o, ManagedNic *m) {
+        const cJSON *mac = cJSON_GetObjectItemCaseSensitive(o, "macAddress");
+        const cJSON *devconf = cJSON_GetObjectItemCaseSensitive(o, "originalSysctls");
+
+        *m = (ManagedNic) { .id = get_u32(o, "id") };
+        if (!cJSON_IsString(mac) || mac_parse(mac->valuestring, m->mac) < 0 ||
+            get_name(o, "name", m->name) < 0 || get_name(o, "originalName", m->original_name) < 0)
+                return -EBADMSG;
+        for (size_t i = 0; i < _DEVCONF_MAX; i++) {
+                const cJSON *v = cJSON_GetArrayItem(devconf, (int) i);
+                m->original_devconf[i] = cJSON_IsNumber(v) ? (int32_t) v->valuedouble : -1;
+        }
+        m->has_address = get_ip(o, "address", &m->address.local) == 0;
+        m->address.prefixlen = (uint8_t) get_u32(o, "prefixlen");
+        m->address.flags = get_u32(o, "addressFlags");
+        m->has_rule = m->has_address && cJSON_HasObjectItem(o, "rulePriority");
+        m->rule = (RuleInfo) {
+                .priority = get_u32(o, "rulePriority"),
+                .table = get_u32(o, "ruleTable"),
+                .src = m->address.local,
+                .src_len = 32,
+                .action = FR_ACT_TO_TBL,
+        };
+        m->has_route = m->has_address && get_ip(o, "routeDst", &m->route.dst) == 0;
+        m->route.dst_len = (uint8_t) get_u32(o, "routeDstLen");
+        m->route.table = get_u32(o, "routeTable");
+        m->route.prefsrc = m->address.local;
+        m->route.scope = RT_SCOPE_LINK;
+        return 0;
+}
+
+int state_load(const char *root, State *ret, char **ret_text) {
+        _cleanup_(freep) char *path = NULL, *text = NULL;
+        _cleanup_(cJSON_Deletep) cJSON *doc = NULL;
+        const cJSON *item;
+        State s = {};
+        int r;
+
+        r = path_join_root(root, STATE_FILE, &path);
+        if (r < 0)
+                return r;
+        r = read_file(path, 4 << 20, &text, NULL);
+        if (r == -ENOENT) {
+                *ret = s;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        doc = cJSON_Parse(text);
+        if (!doc)
+                return -EBADMSG;
+        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(doc, "interfaces")) {
+                ManagedNic m;
+
+                r = nic_from_json(item, &m);
+                if (r == 0)
+                        r = state_append(&s, &m);
+                if (r < 0) {
+                        state_done(&s);
+                        return r;
+                }
+        }
+        *ret = s;
+        if (ret_text)
+                *ret_text = TAKE_PTR(text);
+        return 0;
+}

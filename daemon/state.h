@@ -1,0 +1,31 @@
+/* What multinicd manages, kept under <root>/var/lib/multinic so that a restart loses nothing. */
+#pragma once
+
+#include "snapshot.h"
+#include "spec.h"
+
+typedef struct ManagedNic {
+        uint8_t mac[6];
+        uint32_t id;
+        char name[IFNAMSIZ];          /* the name multinicd gave the NIC */
+        char original_name[IFNAMSIZ]; /* its name before, restored on release */
+        int32_t original_devconf[_DEVCONF_MAX]; /* -1: not changed by multinicd */
+        bool has_address, has_rule, has_route;
+        AddrInfo address; /* ifindex unused */
+        RuleInfo rule;
+        RouteInfo route; /* oif unused */
+} ManagedNic;
+
+typedef struct State {
+        ManagedNic *nics;
+        size_t n_nics;
+} State;
+
+void state_done(State *s);
+const ManagedNic *state_find(const State *s, const uint8_t mac[6]);
+int state_append(State *s, const ManagedNic *nic);
+
+/* A missing file is an empty state. ret_text (optional) gets the file's content. */
+int state_load(const char *root, State *ret, char **ret_text);
+/* Writes the state unless its text equals *last_text; updates *last_text. */
+int state_save(const char *root, const State *s, char **last_text);
