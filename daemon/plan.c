@@ -576,8 +576,61 @@ static int plan_guards(const Spec *spec, const State *state, const Snapshot *s, 
         return 0;
 }
 
+/* What the kernel will look like once an action of the first stage ran, so that Plan can list
+ * the second stage exactly as Apply will compute it from a fresh snapshot. */
+static void simulate_remove(void *array, size_t *n, size_t size, size_t i) {
+        char *base = array;
+
+        memmove(base + i * size, base + (i + 1) * size, (*n - i - 1) * size);
+        (*n)--;
+}
+
+static void simulate_link(Snapshot *s, const Action *a) {
+        LinkInfo *l = (LinkInfo *) snapshot_link_by_index(s, a->ifindex);
+
+        if (!l)
+                return;
+        if (a->type == ACTION_RENAME)
+                snprintf(l->name, sizeof(l->name), "%s", a->rename.to);
+        else if (a->type == ACTION_SET_DEVCONF) {
+                for (size_t i = 0; i < _DEVCONF_MAX; i++)
+                        if (a->devconf.to[i] >= 0)
+                                l->devconf[i] = a->devconf.to[i];
+        } else if (a->type == ACTION_DEL_ALTNAME)
+                for (size_t i = 0; i < l->n_altnames; i++)
+                        if (streq(l->altnames[i], a->altname)) {
+                                simulate_remove(l->altnames, &l->n_altnames, LINK_ALTNAME_LEN, i);
+                                break;
+                        }
+}
+
+static void simulate(Snapshot *s, const Action *a) {
+        for (size_t i = s->n_routes; i-- > 0;) {
+                const RouteInfo *o = &s->routes[i];
+                bool gone = a->type == ACTION_REMOVE_ROUTE && o->table == a->route.table &&
+                            o->dst.s_addr == a->route.dst.s_addr &&
+                            o->dst_len == a->route.dst_len && o->oif == a->route.oif;
+
+                /* The kernel drops the routes whose source was a removed address. */
+                gone |= a->type == ACTION_REMOVE_ADDRESS && o->oif == a->ifindex &&
+                        o->prefsrc.s_addr == a->addr.local.s_addr;
+                if (gone)
+                        simulate_remove(s->routes, &s->n_routes, sizeof(RouteInfo), i);
+        }
+        for (size_t i = s->n_rules; a->type == ACTION_REMOVE_RULE && i-- > 0;)
+                if (s->rules[i].priority == a->rule.priority && s->rules[i].table == a->rule.table &&
+                    s->rules[i].src.s_addr == a->rule.src.s_addr)
+                        simulate_remove(s->rules, &s->n_rules, sizeof(RuleInfo), i);
+        for (size_t i = s->n_addrs; a->type == ACTION_REMOVE_ADDRESS && i-- > 0;)
+                if (s->addrs[i].ifindex == a->ifindex &&
+                    s->addrs[i].local.s_addr == a->addr.local.s_addr)
+                        simulate_remove(s->addrs, &s->n_addrs, sizeof(AddrInfo), i);
+        simulate_link(s, a);
+}
+
 int plan_build(const Spec *spec, const State *state, const Snapshot *snap, const Config *config,
                Plan *ret, Error *e) {
+        Snapshot after = {};
         Plan p = {};
         int r;
 
@@ -603,7 +656,14 @@ int plan_build(const Spec *spec, const State *state, const Snapshot *snap, const
 
         plan_renames(&p, snap);
         p.n_stage_a = p.n_actions;
-        plan_configure_all(&p, state, snap, config);
+
+        r = snapshot_copy(snap, &after);
+        if (r < 0)
+                goto fail;
+        for (size_t i = 0; i < p.n_stage_a; i++)
+                simulate(&after, &p.actions[i]);
+        plan_configure_all(&p, state, &after, config);
+        snapshot_done(&after);
         *ret = p;
         return 0;
 fail:

@@ -90,3 +90,29 @@ bool snapshot_default_routes_equal(const Snapshot *a, const Snapshot *b) {
                         return false;
         return true;
 }
+
+static int dup_array(const void *src, size_t n, size_t size, void **ret) {
+        *ret = NULL;
+        if (n == 0)
+                return 0;
+        *ret = malloc(n * size);
+        if (!*ret)
+                return -ENOMEM;
+        memcpy(*ret, src, n * size);
+        return 0;
+}
+
+int snapshot_copy(const Snapshot *s, Snapshot *ret) {
+        Snapshot c = { .n_links = s->n_links, .n_addrs = s->n_addrs, .n_routes = s->n_routes,
+                       .n_rules = s->n_rules };
+
+        if (dup_array(s->links, s->n_links, sizeof(LinkInfo), (void **) &c.links) < 0 ||
+            dup_array(s->addrs, s->n_addrs, sizeof(AddrInfo), (void **) &c.addrs) < 0 ||
+            dup_array(s->routes, s->n_routes, sizeof(RouteInfo), (void **) &c.routes) < 0 ||
+            dup_array(s->rules, s->n_rules, sizeof(RuleInfo), (void **) &c.rules) < 0) {
+                snapshot_done(&c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}

@@ -72,6 +72,7 @@ typedef struct Snapshot {
 } Snapshot;
 
 void snapshot_done(Snapshot *s);
+int snapshot_copy(const Snapshot *s, Snapshot *ret);
 
 const LinkInfo *snapshot_link_by_index(const Snapshot *s, int ifindex);
 /* Any link whose name or altname is name. */

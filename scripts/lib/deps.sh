@@ -2,7 +2,7 @@
 MULTINIC_DEPS=(
         meson ninja-build pkg-config gcc
         libsystemd-dev libnl-3-dev libnl-route-3-dev libudev-dev libcjson-dev libyaml-dev
-        dbus systemd iproute2 procps kmod python3 python3-pytest python3-yaml
+        dbus systemd iproute2 procps kmod python3 python3-pytest python3-yaml python3-dbus
 )
 
 deps_install() {
