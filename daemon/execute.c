@@ -160,7 +160,7 @@ int executor_run(Executor *x, size_t from, size_t to) {
                 }
                 x->done[k] = true;
                 action_describe(a, what, sizeof(what));
-                log_link_info(n->name, n->mac, "%s", what);
+                log_change(n->name, n->mac, action_type_to_string(a->type), what);
         }
         return 0;
 }

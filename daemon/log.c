@@ -63,3 +63,17 @@ void log_call(const char *method, uint32_t uid, uint32_t pid, const char *outcom
                 fprintf(stderr, "multinicd: %s called by uid %u pid %u: %s\n", method, uid, pid,
                         outcome);
 }
+
+void log_change(const char *ifname, const uint8_t *mac, const char *action, const char *detail) {
+        char macbuf[MAC_STRLEN];
+
+        if (LOG_INFO > log_max_level)
+                return;
+        mac_format(mac, macbuf);
+        if (log_target == LOG_TARGET_JOURNAL)
+                sd_journal_send("MESSAGE=%s: %s", ifname, detail, "PRIORITY=%i", LOG_INFO,
+                                "INTERFACE=%s", ifname, "MAC=%s", macbuf, "MULTINIC_ACTION=%s",
+                                action, NULL);
+        else
+                fprintf(stderr, "multinicd: %s: %s\n", ifname, detail);
+}

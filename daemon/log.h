@@ -19,6 +19,9 @@ int log_target_from_string(const char *s);
 int log_link_full(int level, int error, const char *ifname, const uint8_t *mac,
                   const char *fmt, ...) _printf_(5, 6);
 
+/* One line per change made to a NIC, with MULTINIC_ACTION= for filtering. */
+void log_change(const char *ifname, const uint8_t *mac, const char *action, const char *detail);
+
 /* One line per D-Bus call that may change the host: who asked, and what came of it. */
 void log_call(const char *method, uint32_t uid, uint32_t pid, const char *outcome);
 

@@ -196,10 +196,7 @@ static void addr_add_cb(struct nl_object *obj, void *userdata) {
         ai->flags = rtnl_addr_get_flags(a);
 }
 
-static void route_add_cb(struct nl_object *obj, void *userdata) {
-        struct rtnl_route *rt = (struct rtnl_route *) obj;
-        Snapshot *s = userdata;
-        struct rtnl_nexthop *nh;
+static void route_add_one(Snapshot *s, struct rtnl_route *rt, struct rtnl_nexthop *nh) {
         RouteInfo *ri;
 
         if (array_grow((void **) &s->routes, &s->n_routes, sizeof(*ri)) < 0)
@@ -213,11 +210,21 @@ static void route_add_cb(struct nl_object *obj, void *userdata) {
         ri->protocol = rtnl_route_get_protocol(rt);
         ri->type = rtnl_route_get_type(rt);
         ri->metric = rtnl_route_get_priority(rt);
-        nh = rtnl_route_nexthop_n(rt, 0);
         if (nh) {
                 ri->oif = rtnl_route_nh_get_ifindex(nh);
                 ri->gateway = nl_addr_to_in(rtnl_route_nh_get_gateway(nh));
         }
+}
+
+/* A multipath route becomes one entry per next hop, so that every NIC it uses is seen. */
+static void route_add_cb(struct nl_object *obj, void *userdata) {
+        struct rtnl_route *rt = (struct rtnl_route *) obj;
+        int n = rtnl_route_get_nnexthops(rt);
+
+        if (n <= 0)
+                route_add_one(userdata, rt, NULL);
+        for (int i = 0; i < n; i++)
+                route_add_one(userdata, rt, rtnl_route_nexthop_n(rt, i));
 }
 
 static void rule_add_cb(struct nl_object *obj, void *userdata) {
