@@ -33,8 +33,8 @@ static int caller_check(sd_bus_message *m, const char *method, uint32_t *ret_uid
         pid_t pid = 0;
         int r;
 
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID | SD_BUS_CREDS_AUGMENT,
-                                      &creds);
+        r = sd_bus_query_sender_creds(
+                m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID | SD_BUS_CREDS_AUGMENT, &creds);
         if (r < 0)
                 return r;
         (void) sd_bus_creds_get_euid(creds, &uid);

@@ -129,7 +129,9 @@ static int link_parse_cb(struct nl_msg *msg, void *userdata) {
         struct nlattr *tb[IFLA_MAX + 1];
         LinkInfo *l;
 
-        if (nlh->nlmsg_type != RTM_NEWLINK || nlmsg_parse(nlh, sizeof(*ifi), tb, IFLA_MAX, NULL) < 0)
+        if (nlh->nlmsg_type != RTM_NEWLINK)
+                return NL_SKIP;
+        if (nlmsg_parse(nlh, sizeof(*ifi), tb, IFLA_MAX, NULL) < 0)
                 return NL_SKIP;
         if (array_grow((void **) &s->links, &s->n_links, sizeof(*l)) < 0)
                 return NL_STOP;
@@ -334,7 +336,7 @@ int netlink_link_set_devconf(struct nl_sock *sk, int ifindex, const int32_t valu
 }
 
 static int link_altname(struct nl_sock *sk, int type, int ifindex, const char *name) {
-        _cleanup_(nlmsg_freep) struct nl_msg *msg = nlmsg_alloc_simple(type, NLM_F_REQUEST | NLM_F_ACK);
+        _cleanup_(nlmsg_freep) struct nl_msg *msg = nlmsg_alloc_simple(type, NLM_F_ACK);
         struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
         struct nlattr *list;
         int r;

@@ -38,13 +38,18 @@ static int plan_add_nic(Plan *p, NicPlan **ret) {
         return 0;
 }
 
+/* Never NULL: when memory runs out the plan remembers -ENOMEM and hands out a scratch action,
+ * so that callers need no check of their own and the plan is refused as a whole. */
 static Action *plan_add_action(Plan *p, ActionType type, size_t nic, int ifindex) {
         Action *a = realloc(p->actions, (p->n_actions + 1) * sizeof(*a));
 
-        if (!a)
-                return NULL;
-        p->actions = a;
-        a = &a[p->n_actions++];
+        if (!a) {
+                p->error = -ENOMEM;
+                a = &p->scratch;
+        } else {
+                p->actions = a;
+                a = &a[p->n_actions++];
+        }
         *a = (Action) { .type = type, .nic = nic, .ifindex = ifindex };
         return a;
 }
@@ -99,6 +104,11 @@ static bool rule_present(const Snapshot *s, const RuleInfo *r) {
                         return true;
         }
         return false;
+}
+
+static bool rule_equal(const RuleInfo *a, const RuleInfo *b) {
+        return a->priority == b->priority && a->table == b->table &&
+               a->src.s_addr == b->src.s_addr && a->src_len == b->src_len;
 }
 
 static const RouteInfo *find_route(const Snapshot *s, uint32_t table, struct in_addr dst,
@@ -193,12 +203,9 @@ static void release_rename(Plan *p, NicPlan *n, const ManagedNic *m, const LinkI
         }
         if (holder == l) {
                 a = plan_add_action(p, ACTION_DEL_ALTNAME, idx, l->ifindex);
-                if (a)
-                        snprintf(a->altname, sizeof(a->altname), "%s", m->original_name);
+                snprintf(a->altname, sizeof(a->altname), "%s", m->original_name);
         }
         a = plan_add_action(p, ACTION_RENAME, idx, l->ifindex);
-        if (!a)
-                return;
         snprintf(a->rename.from, IFNAMSIZ, "%s", l->name);
         snprintf(a->rename.to, IFNAMSIZ, "%s", m->original_name);
         snprintf(n->name, sizeof(n->name), "%s", m->original_name);
@@ -212,22 +219,23 @@ static void release_runtime(Plan *p, size_t idx, const ManagedNic *m, const Link
         bool devconf = false;
 
         rt = m->has_route ? find_route(s, m->route.table, m->route.dst, m->route.dst_len) : NULL;
-        if (rt && rt->oif == l->ifindex && (a = plan_add_action(p, ACTION_REMOVE_ROUTE, idx, l->ifindex)))
-                a->route = *rt;
-        if (m->has_rule && rule_present(s, &m->rule) &&
-            (a = plan_add_action(p, ACTION_REMOVE_RULE, idx, l->ifindex)))
-                a->rule = m->rule;
+        if (rt && rt->oif == l->ifindex)
+                plan_add_action(p, ACTION_REMOVE_ROUTE, idx, l->ifindex)->route = *rt;
+        if (m->has_rule && rule_present(s, &m->rule))
+                plan_add_action(p, ACTION_REMOVE_RULE, idx, l->ifindex)->rule = m->rule;
         ad = m->has_address ? find_addr(s, l->ifindex, m->address.local) : NULL;
-        if (ad && (a = plan_add_action(p, ACTION_REMOVE_ADDRESS, idx, l->ifindex)))
-                a->addr = *ad;
+        if (ad)
+                plan_add_action(p, ACTION_REMOVE_ADDRESS, idx, l->ifindex)->addr = *ad;
 
         for (size_t i = 0; i < _DEVCONF_MAX; i++)
                 devconf |= m->original_devconf[i] >= 0 && m->original_devconf[i] != l->devconf[i];
-        if (devconf && (a = plan_add_action(p, ACTION_SET_DEVCONF, idx, l->ifindex)))
-                for (size_t i = 0; i < _DEVCONF_MAX; i++) {
-                        a->devconf.from[i] = l->devconf[i];
-                        a->devconf.to[i] = m->original_devconf[i];
-                }
+        if (!devconf)
+                return;
+        a = plan_add_action(p, ACTION_SET_DEVCONF, idx, l->ifindex);
+        for (size_t i = 0; i < _DEVCONF_MAX; i++) {
+                a->devconf.from[i] = l->devconf[i];
+                a->devconf.to[i] = m->original_devconf[i];
+        }
 }
 
 static int plan_release(Plan *p, const ManagedNic *m, const Snapshot *s) {
@@ -337,23 +345,21 @@ static void configure_stale(Plan *p, size_t idx, const ManagedNic *old, const Ma
                             const LinkInfo *l, const Snapshot *s) {
         const RouteInfo *rt;
         const AddrInfo *ad;
-        Action *a;
 
-        if (old->has_rule && (!want->has_rule || memcmp(&old->rule, &want->rule, sizeof(RuleInfo))) &&
-            rule_present(s, &old->rule) && (a = plan_add_action(p, ACTION_REMOVE_RULE, idx, l->ifindex)))
-                a->rule = old->rule;
+        if (old->has_rule && (!want->has_rule || !rule_equal(&old->rule, &want->rule)) &&
+            rule_present(s, &old->rule))
+                plan_add_action(p, ACTION_REMOVE_RULE, idx, l->ifindex)->rule = old->rule;
         rt = old->has_route ? find_route(s, old->route.table, old->route.dst, old->route.dst_len)
                             : NULL;
         if (rt && rt->oif == l->ifindex &&
             (!want->has_route || rt->table != want->route.table ||
-             rt->dst.s_addr != want->route.dst.s_addr || rt->dst_len != want->route.dst_len) &&
-            (a = plan_add_action(p, ACTION_REMOVE_ROUTE, idx, l->ifindex)))
-                a->route = *rt;
+             rt->dst.s_addr != want->route.dst.s_addr || rt->dst_len != want->route.dst_len))
+                plan_add_action(p, ACTION_REMOVE_ROUTE, idx, l->ifindex)->route = *rt;
         ad = old->has_address && old->address.local.s_addr != want->address.local.s_addr
                      ? find_addr(s, l->ifindex, old->address.local)
                      : NULL;
-        if (ad && (a = plan_add_action(p, ACTION_REMOVE_ADDRESS, idx, l->ifindex)))
-                a->addr = *ad;
+        if (ad)
+                plan_add_action(p, ACTION_REMOVE_ADDRESS, idx, l->ifindex)->addr = *ad;
 }
 
 /* Returns whether the address is (re)added, which takes its routes away with it. */
@@ -366,12 +372,11 @@ static bool configure_address(Plan *p, size_t idx, const ManagedNic *want, const
         if (cur && cur->prefixlen == want->address.prefixlen &&
             (cur->flags & mask) == (want->address.flags & mask))
                 return false;
-        if (cur && (a = plan_add_action(p, ACTION_REMOVE_ADDRESS, idx, l->ifindex)))
-                a->addr = *cur;
-        if ((a = plan_add_action(p, ACTION_ADD_ADDRESS, idx, l->ifindex))) {
-                a->addr = want->address;
-                a->addr.ifindex = l->ifindex;
-        }
+        if (cur)
+                plan_add_action(p, ACTION_REMOVE_ADDRESS, idx, l->ifindex)->addr = *cur;
+        a = plan_add_action(p, ACTION_ADD_ADDRESS, idx, l->ifindex);
+        a->addr = want->address;
+        a->addr.ifindex = l->ifindex;
         return true;
 }
 
@@ -380,32 +385,33 @@ static void configure_link(Plan *p, size_t idx, const SpecInterface *si, const L
         bool devconf = false;
         Action *a;
 
-        if (si->mtu > 0 && l->mtu != si->mtu &&
-            (a = plan_add_action(p, ACTION_SET_MTU, idx, l->ifindex))) {
+        if (si->mtu > 0 && l->mtu != si->mtu) {
+                a = plan_add_action(p, ACTION_SET_MTU, idx, l->ifindex);
                 a->mtu.from = l->mtu;
                 a->mtu.to = si->mtu;
         }
         for (size_t i = 0; config->sysctls && i < _DEVCONF_MAX; i++)
                 devconf |= l->devconf[i] != config->devconf[i];
-        if (devconf && (a = plan_add_action(p, ACTION_SET_DEVCONF, idx, l->ifindex)))
-                for (size_t i = 0; i < _DEVCONF_MAX; i++) {
-                        a->devconf.from[i] = l->devconf[i];
-                        a->devconf.to[i] = config->devconf[i];
-                }
+        if (!devconf)
+                return;
+        a = plan_add_action(p, ACTION_SET_DEVCONF, idx, l->ifindex);
+        for (size_t i = 0; i < _DEVCONF_MAX; i++) {
+                a->devconf.from[i] = l->devconf[i];
+                a->devconf.to[i] = config->devconf[i];
+        }
 }
 
 static void configure_routing(Plan *p, size_t idx, const ManagedNic *want, const LinkInfo *l,
                               const Snapshot *s, bool address_readded) {
         RouteInfo route = want->route;
         const RouteInfo *cur;
-        Action *a;
 
         if (!(l->flags & IFF_UP))
                 (void) plan_add_action(p, ACTION_SET_UP, idx, l->ifindex);
         if (!want->has_rule)
                 return;
-        if (!rule_present(s, &want->rule) && (a = plan_add_action(p, ACTION_ADD_RULE, idx, l->ifindex)))
-                a->rule = want->rule;
+        if (!rule_present(s, &want->rule))
+                plan_add_action(p, ACTION_ADD_RULE, idx, l->ifindex)->rule = want->rule;
 
         route.oif = l->ifindex;
         cur = find_route(s, route.table, route.dst, route.dst_len);
@@ -413,10 +419,9 @@ static void configure_routing(Plan *p, size_t idx, const ManagedNic *want, const
                 /* Removing the address takes the route that uses it as source away too. */
                 if (!address_readded)
                         return;
-        } else if (cur && (a = plan_add_action(p, ACTION_REMOVE_ROUTE, idx, l->ifindex)))
-                a->route = *cur;
-        if ((a = plan_add_action(p, ACTION_ADD_ROUTE, idx, l->ifindex)))
-                a->route = route;
+        } else if (cur)
+                plan_add_action(p, ACTION_REMOVE_ROUTE, idx, l->ifindex)->route = *cur;
+        plan_add_action(p, ACTION_ADD_ROUTE, idx, l->ifindex)->route = route;
 }
 
 static void plan_configure_nic(Plan *p, size_t idx, const State *state, const Snapshot *s,
@@ -440,12 +445,10 @@ static void plan_configure_nic(Plan *p, size_t idx, const State *state, const Sn
 static void plan_pending_nic(Plan *p, size_t idx, const State *state, const Snapshot *s) {
         NicPlan *n = &p->nics[idx];
         const ManagedNic *old = state_find(state, n->mac);
-        Action *a;
 
         /* A detached NIC's routes went with it; its source rule would linger. */
-        if (old && old->has_rule && rule_present(s, &old->rule) &&
-            (a = plan_add_action(p, ACTION_REMOVE_RULE, idx, 0)))
-                a->rule = old->rule;
+        if (old && old->has_rule && rule_present(s, &old->rule))
+                plan_add_action(p, ACTION_REMOVE_RULE, idx, 0)->rule = old->rule;
 }
 
 static bool nic_active(const NicPlan *n) {
@@ -469,10 +472,9 @@ static void plan_renames(Plan *p, const Snapshot *s) {
 
                 if (!l || streq(l->name, n->name) || !name_wanted_by_other(p, n, l->name))
                         continue;
-                if ((a = plan_add_action(p, ACTION_RENAME, i, l->ifindex))) {
-                        snprintf(a->rename.from, IFNAMSIZ, "%s", l->name);
-                        snprintf(a->rename.to, IFNAMSIZ, "mntmp%d", l->ifindex);
-                }
+                a = plan_add_action(p, ACTION_RENAME, i, l->ifindex);
+                snprintf(a->rename.from, IFNAMSIZ, "%s", l->name);
+                snprintf(a->rename.to, IFNAMSIZ, "mntmp%d", l->ifindex);
         }
         for (size_t i = 0; i < p->n_nics; i++) {
                 NicPlan *n = &p->nics[i];
@@ -481,16 +483,16 @@ static void plan_renames(Plan *p, const Snapshot *s) {
 
                 if (!l || streq(l->name, n->name))
                         continue;
-                if (link_has_altname(l, n->name) &&
-                    (a = plan_add_action(p, ACTION_DEL_ALTNAME, i, l->ifindex)))
+                if (link_has_altname(l, n->name)) {
+                        a = plan_add_action(p, ACTION_DEL_ALTNAME, i, l->ifindex);
                         snprintf(a->altname, sizeof(a->altname), "%s", n->name);
-                if ((a = plan_add_action(p, ACTION_RENAME, i, l->ifindex))) {
-                        if (name_wanted_by_other(p, n, l->name))
-                                snprintf(a->rename.from, IFNAMSIZ, "mntmp%d", l->ifindex);
-                        else
-                                snprintf(a->rename.from, IFNAMSIZ, "%s", l->name);
-                        snprintf(a->rename.to, IFNAMSIZ, "%s", n->name);
                 }
+                a = plan_add_action(p, ACTION_RENAME, i, l->ifindex);
+                if (name_wanted_by_other(p, n, l->name))
+                        snprintf(a->rename.from, IFNAMSIZ, "mntmp%d", l->ifindex);
+                else
+                        snprintf(a->rename.from, IFNAMSIZ, "%s", l->name);
+                snprintf(a->rename.to, IFNAMSIZ, "%s", n->name);
         }
 }
 
@@ -618,8 +620,7 @@ static void simulate(Snapshot *s, const Action *a) {
                         simulate_remove(s->routes, &s->n_routes, sizeof(RouteInfo), i);
         }
         for (size_t i = s->n_rules; a->type == ACTION_REMOVE_RULE && i-- > 0;)
-                if (s->rules[i].priority == a->rule.priority && s->rules[i].table == a->rule.table &&
-                    s->rules[i].src.s_addr == a->rule.src.s_addr)
+                if (rule_equal(&s->rules[i], &a->rule))
                         simulate_remove(s->rules, &s->n_rules, sizeof(RuleInfo), i);
         for (size_t i = s->n_addrs; a->type == ACTION_REMOVE_ADDRESS && i-- > 0;)
                 if (s->addrs[i].ifindex == a->ifindex &&
@@ -664,6 +665,9 @@ int plan_build(const Spec *spec, const State *state, const Snapshot *snap, const
                 simulate(&after, &p.actions[i]);
         plan_configure_all(&p, state, &after, config);
         snapshot_done(&after);
+        r = p.error;
+        if (r < 0)
+                goto fail;
         *ret = p;
         return 0;
 fail:
@@ -675,7 +679,7 @@ int plan_rebuild_configure(Plan *p, const Spec *spec, const State *state, const 
                            const Config *config) {
         p->n_actions = p->n_stage_a;
         plan_configure_all(p, state, snap, config);
-        return 0;
+        return p->error;
 }
 
 int plan_build_remove(const State *state, const Snapshot *snap, Plan *ret) {
@@ -690,6 +694,10 @@ int plan_build_remove(const State *state, const Snapshot *snap, Plan *ret) {
                 }
         }
         p.n_stage_a = p.n_actions;
+        if (p.error < 0) {
+                plan_done(&p);
+                return p.error;
+        }
         *ret = p;
         return 0;
 }

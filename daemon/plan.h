@@ -77,6 +77,8 @@ typedef struct Plan {
         Action *actions;
         size_t n_actions;
         size_t n_stage_a; /* releases and renames come first; the rest follows a fresh snapshot */
+        int error;        /* -ENOMEM when an action could not be added */
+        Action scratch;
 } Plan;
 
 void plan_done(Plan *p);
