@@ -1,4 +1,5 @@
 /* Apply, Plan and Remove: snapshot, plan, execute, guard the default route, save the state. */
+#include <arpa/inet.h>
 #include <strings.h>
 #include <time.h>
 
@@ -37,6 +38,43 @@ static void read_instance_id(Manager *m) {
         snprintf(m->instance_id, sizeof(m->instance_id), "%s", text);
 }
 
+/* After a restart, the Interfaces property lists the managed NICs as the kernel has them now. */
+static int status_from_state(Manager *m) {
+        Snapshot s = {};
+        int r;
+
+        if (m->state.n_nics == 0)
+                return 0;
+        m->status = calloc(m->state.n_nics, sizeof(NicStatus));
+        if (!m->status)
+                return -ENOMEM;
+        r = netlink_snapshot(m->nl, &s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the kernel's state: %m");
+        for (size_t i = 0; i < m->state.n_nics; i++) {
+                const ManagedNic *n = &m->state.nics[i];
+                NicStatus *st = &m->status[m->n_status++];
+                bool present = false;
+
+                for (size_t k = 0; k < s.n_links && !present; k++)
+                        present = link_is_physical_like(&s.links[k]) &&
+                                  memcmp(s.links[k].mac, n->mac, 6) == 0;
+                st->spec = (SpecInterface) {
+                        .id = n->id,
+                        .mtu = n->mtu,
+                        .address = n->address.local,
+                        .prefixlen = n->address.prefixlen,
+                        .network.s_addr = n->address.local.s_addr &
+                                          htonl(prefix_to_mask(n->address.prefixlen)),
+                };
+                memcpy(st->spec.mac, n->mac, 6);
+                snprintf(st->spec.name, sizeof(st->spec.name), "%s", n->name);
+                st->outcome = present ? NIC_CONFIGURED : NIC_PENDING;
+        }
+        snapshot_done(&s);
+        return 0;
+}
+
 int manager_new(const char *root, const Config *config, Manager **ret) {
         _cleanup_(freep) Manager *m = calloc(1, sizeof(Manager));
         int r;
@@ -57,6 +95,9 @@ int manager_new(const char *root, const Config *config, Manager **ret) {
         if (m->state.n_nics > 0)
                 m->overall = "Configured";
         read_instance_id(m);
+        r = status_from_state(m);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -174,7 +215,7 @@ static int run_plan(Manager *m, const Spec *spec, const Snapshot *before, CallRe
         executor_init(&x, m->nl, p);
         r = executor_run(&x, 0, p->n_stage_a);
         if (r >= 0 && x.n_writes > 0 && spec && (r = snapshot_take(m, &s, e)) >= 0) {
-                r = plan_rebuild_configure(p, spec, &m->state, &s, &m->config);
+                r = plan_rebuild_configure(p, &m->state, &s, &m->config);
                 snapshot_done(&s);
         }
         if (r >= 0)

@@ -38,20 +38,30 @@ static int plan_add_nic(Plan *p, NicPlan **ret) {
         return 0;
 }
 
-/* Never NULL: when memory runs out the plan remembers -ENOMEM and hands out a scratch action,
- * so that callers need no check of their own and the plan is refused as a whole. */
-static Action *plan_add_action(Plan *p, ActionType type, size_t nic, int ifindex) {
-        Action *a = realloc(p->actions, (p->n_actions + 1) * sizeof(*a));
 
-        if (!a) {
+/* The planner's working state: the kernel as it will be once the actions planned so far ran. */
+typedef struct Planner {
+        Plan *plan;
+        Snapshot w;
+        const State *state;
+        const Config *config;
+} Planner;
+
+static void simulate(Snapshot *s, const Action *a);
+
+/* Adds an action and plays it on the working snapshot, so every later decision sees its effect.
+ * When memory runs out the plan remembers -ENOMEM and is refused as a whole. */
+static void emit(Planner *pl, Action a) {
+        Plan *p = pl->plan;
+        Action *n = realloc(p->actions, (p->n_actions + 1) * sizeof(*n));
+
+        if (!n) {
                 p->error = -ENOMEM;
-                a = &p->scratch;
-        } else {
-                p->actions = a;
-                a = &a[p->n_actions++];
+                return;
         }
-        *a = (Action) { .type = type, .nic = nic, .ifindex = ifindex };
-        return a;
+        p->actions = n;
+        n[p->n_actions++] = a;
+        simulate(&pl->w, &a);
 }
 
 static void nic_fail(NicPlan *n, const char *fmt, ...) _printf_(2, 3);
@@ -184,66 +194,96 @@ static int guard_nic(const Spec *spec, size_t i, const LinkInfo *l, const State 
         return 0;
 }
 
-static void release_rename(Plan *p, NicPlan *n, const ManagedNic *m, const LinkInfo *l,
-                           const Snapshot *s) {
-        size_t idx = (size_t) (n - p->nics);
+
+/* Removing an address makes the kernel drop the routes that use it as source on that link;
+ * removing them first, explicitly, lets a rollback put them back in the right order. */
+static void emit_remove_address(Planner *pl, size_t idx, const AddrInfo *ad) {
+        AddrInfo gone = *ad;
+
+        for (size_t i = pl->w.n_routes; i-- > 0;) {
+                RouteInfo rt = pl->w.routes[i];
+
+                /* The kernel's own routes (local table, prefix routes) come back with the
+                 * address; only routes someone added are ours to put back. */
+                if (rt.oif == gone.ifindex && rt.prefsrc.s_addr == gone.local.s_addr &&
+                    rt.type == RTN_UNICAST && rt.table != RT_TABLE_LOCAL &&
+                    rt.protocol != RTPROT_KERNEL)
+                        emit(pl, (Action) { .type = ACTION_REMOVE_ROUTE, .nic = idx,
+                                            .ifindex = gone.ifindex, .route = rt });
+        }
+        emit(pl, (Action) { .type = ACTION_REMOVE_ADDRESS, .nic = idx, .ifindex = gone.ifindex,
+                            .addr = gone });
+}
+
+static void emit_devconf(Planner *pl, size_t idx, const LinkInfo *l, const int32_t to[]) {
+        Action a = { .type = ACTION_SET_DEVCONF, .nic = idx, .ifindex = l->ifindex };
+        bool change = false;
+
+        for (size_t i = 0; i < _DEVCONF_MAX; i++) {
+                a.devconf.from[i] = l->devconf[i];
+                a.devconf.to[i] = to[i];
+                change |= to[i] >= 0 && to[i] != l->devconf[i];
+        }
+        if (change)
+                emit(pl, a);
+}
+
+static void emit_rename(Planner *pl, size_t idx, const LinkInfo *l, const char *to) {
+        Action a = { .type = ACTION_RENAME, .nic = idx, .ifindex = l->ifindex };
+
+        snprintf(a.rename.from, IFNAMSIZ, "%s", l->name);
+        snprintf(a.rename.to, IFNAMSIZ, "%s", to);
+        if (link_has_altname(l, to)) {
+                Action d = { .type = ACTION_DEL_ALTNAME, .nic = idx, .ifindex = l->ifindex };
+
+                snprintf(d.altname, sizeof(d.altname), "%s", to);
+                emit(pl, d);
+        }
+        emit(pl, a);
+}
+
+static void release_rename(Planner *pl, NicPlan *n, const ManagedNic *m, const LinkInfo *l) {
         const LinkInfo *holder;
-        Action *a;
 
         snprintf(n->name, sizeof(n->name), "%s", l->name);
         if (!m->original_name[0] || streq(l->name, m->original_name) || !streq(l->name, m->name))
                 return;
 
-        holder = snapshot_link_by_name(s, m->original_name);
+        holder = snapshot_link_by_name(&pl->w, m->original_name);
         if (holder && holder != l) {
                 snprintf(n->message, sizeof(n->message),
                          "released; keeps the name %s since %s is taken by %s", l->name,
                          m->original_name, holder->name);
                 return;
         }
-        if (holder == l) {
-                a = plan_add_action(p, ACTION_DEL_ALTNAME, idx, l->ifindex);
-                snprintf(a->altname, sizeof(a->altname), "%s", m->original_name);
-        }
-        a = plan_add_action(p, ACTION_RENAME, idx, l->ifindex);
-        snprintf(a->rename.from, IFNAMSIZ, "%s", l->name);
-        snprintf(a->rename.to, IFNAMSIZ, "%s", m->original_name);
+        emit_rename(pl, (size_t) (n - pl->plan->nics), l, m->original_name);
         snprintf(n->name, sizeof(n->name), "%s", m->original_name);
 }
 
-static void release_runtime(Plan *p, size_t idx, const ManagedNic *m, const LinkInfo *l,
-                            const Snapshot *s) {
+static void release_runtime(Planner *pl, size_t idx, const ManagedNic *m, const LinkInfo *l) {
         const RouteInfo *rt;
         const AddrInfo *ad;
-        Action *a;
-        bool devconf = false;
 
-        rt = m->has_route ? find_route(s, m->route.table, m->route.dst, m->route.dst_len) : NULL;
+        rt = m->has_route ? find_route(&pl->w, m->route.table, m->route.dst, m->route.dst_len)
+                          : NULL;
         if (rt && rt->oif == l->ifindex)
-                plan_add_action(p, ACTION_REMOVE_ROUTE, idx, l->ifindex)->route = *rt;
-        if (m->has_rule && rule_present(s, &m->rule))
-                plan_add_action(p, ACTION_REMOVE_RULE, idx, l->ifindex)->rule = m->rule;
-        ad = m->has_address ? find_addr(s, l->ifindex, m->address.local) : NULL;
+                emit(pl, (Action) { .type = ACTION_REMOVE_ROUTE, .nic = idx,
+                                    .ifindex = l->ifindex, .route = *rt });
+        if (m->has_rule && rule_present(&pl->w, &m->rule))
+                emit(pl, (Action) { .type = ACTION_REMOVE_RULE, .nic = idx,
+                                    .ifindex = l->ifindex, .rule = m->rule });
+        ad = m->has_address ? find_addr(&pl->w, l->ifindex, m->address.local) : NULL;
         if (ad)
-                plan_add_action(p, ACTION_REMOVE_ADDRESS, idx, l->ifindex)->addr = *ad;
-
-        for (size_t i = 0; i < _DEVCONF_MAX; i++)
-                devconf |= m->original_devconf[i] >= 0 && m->original_devconf[i] != l->devconf[i];
-        if (!devconf)
-                return;
-        a = plan_add_action(p, ACTION_SET_DEVCONF, idx, l->ifindex);
-        for (size_t i = 0; i < _DEVCONF_MAX; i++) {
-                a->devconf.from[i] = l->devconf[i];
-                a->devconf.to[i] = m->original_devconf[i];
-        }
+                emit_remove_address(pl, idx, ad);
+        emit_devconf(pl, idx, l, m->original_devconf);
 }
 
-static int plan_release(Plan *p, const ManagedNic *m, const Snapshot *s) {
+static int plan_release(Planner *pl, const ManagedNic *m) {
         const LinkInfo *l;
         NicPlan *n;
         int r;
 
-        r = plan_add_nic(p, &n);
+        r = plan_add_nic(pl->plan, &n);
         if (r < 0)
                 return r;
         memcpy(n->mac, m->mac, 6);
@@ -253,13 +293,13 @@ static int plan_release(Plan *p, const ManagedNic *m, const Snapshot *s) {
         snprintf(n->name, sizeof(n->name), "%s", m->name);
         snprintf(n->message, sizeof(n->message), "released");
 
-        if (match_mac(s, m->mac, &l, NULL) < 0) {
+        if (match_mac(&pl->w, m->mac, &l, NULL) < 0) {
                 snprintf(n->message, sizeof(n->message), "released (not present)");
                 return 0;
         }
         n->ifindex = l->ifindex;
-        release_runtime(p, (size_t) (n - p->nics), m, l, s);
-        release_rename(p, n, m, l, s);
+        release_runtime(pl, (size_t) (n - pl->plan->nics), m, l);
+        release_rename(pl, n, m, l);
         return 0;
 }
 
@@ -310,12 +350,14 @@ static void record_init(NicPlan *n, const SpecInterface *si, const ManagedNic *o
 
         memcpy(m->mac, si->mac, 6);
         m->id = si->id;
+        m->mtu = si->mtu;
         snprintf(m->name, sizeof(m->name), "%s", si->name);
         snprintf(m->original_name, sizeof(m->original_name), "%s",
                  old ? old->original_name : l->name);
         for (size_t i = 0; i < _DEVCONF_MAX; i++)
-                m->original_devconf[i] = old ? old->original_devconf[i]
-                                             : (config->sysctls ? l->devconf[i] : -1);
+                m->original_devconf[i] = old && old->original_devconf[i] >= 0
+                                                 ? old->original_devconf[i]
+                                                 : (config->sysctls ? l->devconf[i] : -1);
         m->has_address = true;
         m->address = (AddrInfo) {
                 .local = si->address,
@@ -341,114 +383,98 @@ static void record_init(NicPlan *n, const SpecInterface *si, const ManagedNic *o
         };
 }
 
-static void configure_stale(Plan *p, size_t idx, const ManagedNic *old, const ManagedNic *want,
-                            const LinkInfo *l, const Snapshot *s) {
+/* What an earlier Apply installed and this spec no longer wants. */
+static void configure_stale(Planner *pl, size_t idx, const ManagedNic *old, const ManagedNic *want,
+                            const LinkInfo *l) {
         const RouteInfo *rt;
         const AddrInfo *ad;
 
         if (old->has_rule && (!want->has_rule || !rule_equal(&old->rule, &want->rule)) &&
-            rule_present(s, &old->rule))
-                plan_add_action(p, ACTION_REMOVE_RULE, idx, l->ifindex)->rule = old->rule;
-        rt = old->has_route ? find_route(s, old->route.table, old->route.dst, old->route.dst_len)
-                            : NULL;
+            rule_present(&pl->w, &old->rule))
+                emit(pl, (Action) { .type = ACTION_REMOVE_RULE, .nic = idx, .ifindex = l->ifindex,
+                                    .rule = old->rule });
+        rt = old->has_route
+                     ? find_route(&pl->w, old->route.table, old->route.dst, old->route.dst_len)
+                     : NULL;
         if (rt && rt->oif == l->ifindex &&
             (!want->has_route || rt->table != want->route.table ||
              rt->dst.s_addr != want->route.dst.s_addr || rt->dst_len != want->route.dst_len))
-                plan_add_action(p, ACTION_REMOVE_ROUTE, idx, l->ifindex)->route = *rt;
+                emit(pl, (Action) { .type = ACTION_REMOVE_ROUTE, .nic = idx, .ifindex = l->ifindex,
+                                    .route = *rt });
         ad = old->has_address && old->address.local.s_addr != want->address.local.s_addr
-                     ? find_addr(s, l->ifindex, old->address.local)
+                     ? find_addr(&pl->w, l->ifindex, old->address.local)
                      : NULL;
         if (ad)
-                plan_add_action(p, ACTION_REMOVE_ADDRESS, idx, l->ifindex)->addr = *ad;
+                emit_remove_address(pl, idx, ad);
 }
 
-/* Returns whether the address is (re)added, which takes its routes away with it. */
-static bool configure_address(Plan *p, size_t idx, const ManagedNic *want, const LinkInfo *l,
-                              const Snapshot *s) {
-        const AddrInfo *cur = find_addr(s, l->ifindex, want->address.local);
+static void configure_link(Planner *pl, size_t idx, const SpecInterface *si, const LinkInfo *l) {
+        if (si->mtu > 0 && l->mtu != si->mtu)
+                emit(pl, (Action) { .type = ACTION_SET_MTU, .nic = idx, .ifindex = l->ifindex,
+                                    .mtu = { l->mtu, si->mtu } });
+        if (pl->config->sysctls)
+                emit_devconf(pl, idx, l, pl->config->devconf);
+}
+
+static void configure_address(Planner *pl, size_t idx, const ManagedNic *want, const LinkInfo *l) {
+        const AddrInfo *cur = find_addr(&pl->w, l->ifindex, want->address.local);
         uint32_t mask = IFA_F_NOPREFIXROUTE;
-        Action *a;
+        AddrInfo a = want->address;
 
-        if (cur && cur->prefixlen == want->address.prefixlen &&
-            (cur->flags & mask) == (want->address.flags & mask))
-                return false;
-        if (cur)
-                plan_add_action(p, ACTION_REMOVE_ADDRESS, idx, l->ifindex)->addr = *cur;
-        a = plan_add_action(p, ACTION_ADD_ADDRESS, idx, l->ifindex);
-        a->addr = want->address;
-        a->addr.ifindex = l->ifindex;
-        return true;
-}
-
-static void configure_link(Plan *p, size_t idx, const SpecInterface *si, const LinkInfo *l,
-                           const Config *config) {
-        bool devconf = false;
-        Action *a;
-
-        if (si->mtu > 0 && l->mtu != si->mtu) {
-                a = plan_add_action(p, ACTION_SET_MTU, idx, l->ifindex);
-                a->mtu.from = l->mtu;
-                a->mtu.to = si->mtu;
-        }
-        for (size_t i = 0; config->sysctls && i < _DEVCONF_MAX; i++)
-                devconf |= l->devconf[i] != config->devconf[i];
-        if (!devconf)
+        if (cur && cur->prefixlen == a.prefixlen && (cur->flags & mask) == (a.flags & mask))
                 return;
-        a = plan_add_action(p, ACTION_SET_DEVCONF, idx, l->ifindex);
-        for (size_t i = 0; i < _DEVCONF_MAX; i++) {
-                a->devconf.from[i] = l->devconf[i];
-                a->devconf.to[i] = config->devconf[i];
-        }
+        if (cur)
+                emit_remove_address(pl, idx, cur);
+        a.ifindex = l->ifindex;
+        emit(pl, (Action) { .type = ACTION_ADD_ADDRESS, .nic = idx, .ifindex = l->ifindex,
+                            .addr = a });
 }
 
-static void configure_routing(Plan *p, size_t idx, const ManagedNic *want, const LinkInfo *l,
-                              const Snapshot *s, bool address_readded) {
+static void configure_routing(Planner *pl, size_t idx, const ManagedNic *want, const LinkInfo *l) {
         RouteInfo route = want->route;
         const RouteInfo *cur;
 
         if (!(l->flags & IFF_UP))
-                (void) plan_add_action(p, ACTION_SET_UP, idx, l->ifindex);
+                emit(pl, (Action) { .type = ACTION_SET_UP, .nic = idx, .ifindex = l->ifindex });
         if (!want->has_rule)
                 return;
-        if (!rule_present(s, &want->rule))
-                plan_add_action(p, ACTION_ADD_RULE, idx, l->ifindex)->rule = want->rule;
+        if (!rule_present(&pl->w, &want->rule))
+                emit(pl, (Action) { .type = ACTION_ADD_RULE, .nic = idx, .ifindex = l->ifindex,
+                                    .rule = want->rule });
 
         route.oif = l->ifindex;
-        cur = find_route(s, route.table, route.dst, route.dst_len);
-        if (cur && route_matches(cur, &route)) {
-                /* Removing the address takes the route that uses it as source away too. */
-                if (!address_readded)
-                        return;
-        } else if (cur)
-                plan_add_action(p, ACTION_REMOVE_ROUTE, idx, l->ifindex)->route = *cur;
-        plan_add_action(p, ACTION_ADD_ROUTE, idx, l->ifindex)->route = route;
+        cur = find_route(&pl->w, route.table, route.dst, route.dst_len);
+        if (cur && route_matches(cur, &route))
+                return;
+        if (cur)
+                emit(pl, (Action) { .type = ACTION_REMOVE_ROUTE, .nic = idx, .ifindex = l->ifindex,
+                                    .route = *cur });
+        emit(pl, (Action) { .type = ACTION_ADD_ROUTE, .nic = idx, .ifindex = l->ifindex,
+                            .route = route });
 }
 
-static void plan_configure_nic(Plan *p, size_t idx, const State *state, const Snapshot *s,
-                               const Config *config) {
-        NicPlan *n = &p->nics[idx];
-        const ManagedNic *old = state_find(state, n->mac);
-        const LinkInfo *l = snapshot_link_by_index(s, n->ifindex);
-        bool readded;
+static void plan_configure_nic(Planner *pl, size_t idx) {
+        NicPlan *n = &pl->plan->nics[idx];
+        const ManagedNic *old = state_find(pl->state, n->mac);
+        const LinkInfo *l = snapshot_link_by_index(&pl->w, n->ifindex);
 
         if (!l) {
                 nic_fail(n, "%s disappeared during Apply", n->name);
                 return;
         }
         if (old)
-                configure_stale(p, idx, old, &n->record, l, s);
-        configure_link(p, idx, n->spec, l, config);
-        readded = configure_address(p, idx, &n->record, l, s);
-        configure_routing(p, idx, &n->record, l, s, readded);
+                configure_stale(pl, idx, old, &n->record, l);
+        configure_link(pl, idx, n->spec, l);
+        configure_address(pl, idx, &n->record, l);
+        configure_routing(pl, idx, &n->record, l);
 }
 
-static void plan_pending_nic(Plan *p, size_t idx, const State *state, const Snapshot *s) {
-        NicPlan *n = &p->nics[idx];
-        const ManagedNic *old = state_find(state, n->mac);
+static void plan_pending_nic(Planner *pl, size_t idx) {
+        const ManagedNic *old = state_find(pl->state, pl->plan->nics[idx].mac);
 
         /* A detached NIC's routes went with it; its source rule would linger. */
-        if (old && old->has_rule && rule_present(s, &old->rule))
-                plan_add_action(p, ACTION_REMOVE_RULE, idx, 0)->rule = old->rule;
+        if (old && old->has_rule && rule_present(&pl->w, &old->rule))
+                emit(pl, (Action) { .type = ACTION_REMOVE_RULE, .nic = idx, .rule = old->rule });
 }
 
 static bool nic_active(const NicPlan *n) {
@@ -464,48 +490,39 @@ static bool name_wanted_by_other(const Plan *p, const NicPlan *self, const char 
 
 /* Two passes, so that NICs can swap names: first every NIC whose name another one wants steps
  * aside to a temporary name, then every NIC takes its wanted name. */
-static void plan_renames(Plan *p, const Snapshot *s) {
+static void plan_renames(Planner *pl) {
+        Plan *p = pl->plan;
+
         for (size_t i = 0; i < p->n_nics; i++) {
                 NicPlan *n = &p->nics[i];
-                const LinkInfo *l = nic_active(n) ? snapshot_link_by_index(s, n->ifindex) : NULL;
-                Action *a;
+                const LinkInfo *l = nic_active(n) ? snapshot_link_by_index(&pl->w, n->ifindex)
+                                                  : NULL;
+                char tmp[IFNAMSIZ];
 
                 if (!l || streq(l->name, n->name) || !name_wanted_by_other(p, n, l->name))
                         continue;
-                a = plan_add_action(p, ACTION_RENAME, i, l->ifindex);
-                snprintf(a->rename.from, IFNAMSIZ, "%s", l->name);
-                snprintf(a->rename.to, IFNAMSIZ, "mntmp%d", l->ifindex);
+                snprintf(tmp, sizeof(tmp), "mntmp%d", l->ifindex);
+                emit_rename(pl, i, l, tmp);
         }
         for (size_t i = 0; i < p->n_nics; i++) {
                 NicPlan *n = &p->nics[i];
-                const LinkInfo *l = nic_active(n) ? snapshot_link_by_index(s, n->ifindex) : NULL;
-                Action *a;
+                const LinkInfo *l = nic_active(n) ? snapshot_link_by_index(&pl->w, n->ifindex)
+                                                  : NULL;
 
-                if (!l || streq(l->name, n->name))
-                        continue;
-                if (link_has_altname(l, n->name)) {
-                        a = plan_add_action(p, ACTION_DEL_ALTNAME, i, l->ifindex);
-                        snprintf(a->altname, sizeof(a->altname), "%s", n->name);
-                }
-                a = plan_add_action(p, ACTION_RENAME, i, l->ifindex);
-                if (name_wanted_by_other(p, n, l->name))
-                        snprintf(a->rename.from, IFNAMSIZ, "mntmp%d", l->ifindex);
-                else
-                        snprintf(a->rename.from, IFNAMSIZ, "%s", l->name);
-                snprintf(a->rename.to, IFNAMSIZ, "%s", n->name);
+                if (l && !streq(l->name, n->name))
+                        emit_rename(pl, i, l, n->name);
         }
 }
 
-static int plan_spec_nic(Plan *p, const Spec *spec, size_t i, const State *state,
-                         const Snapshot *s, const Config *config) {
+static int plan_spec_nic(Planner *pl, const Spec *spec, size_t i) {
         const SpecInterface *si = &spec->interfaces[i];
-        const ManagedNic *old = state_find(state, si->mac);
+        const ManagedNic *old = state_find(pl->state, si->mac);
         const LinkInfo *l, *other = NULL;
         char mac[MAC_STRLEN];
         NicPlan *n;
         int r;
 
-        r = plan_add_nic(p, &n);
+        r = plan_add_nic(pl->plan, &n);
         if (r < 0)
                 return r;
         memcpy(n->mac, si->mac, 6);
@@ -514,7 +531,7 @@ static int plan_spec_nic(Plan *p, const Spec *spec, size_t i, const State *state
         snprintf(n->name, sizeof(n->name), "%s", si->name);
 
         mac_format(si->mac, mac);
-        r = match_mac(s, si->mac, &l, &other);
+        r = match_mac(&pl->w, si->mac, &l, &other);
         if (r == -ENOENT) {
                 n->outcome = NIC_PENDING;
                 snprintf(n->message, sizeof(n->message), "waiting for a NIC with MAC %s", mac);
@@ -522,14 +539,15 @@ static int plan_spec_nic(Plan *p, const Spec *spec, size_t i, const State *state
         }
         n->ifindex = l->ifindex;
         if (r == -ENOTUNIQ) {
-                nic_fail(n, "interfaces[%zu].macAddress: %s matches both %s and %s; refusing to guess",
-                         i, mac, l->name, other->name);
+                nic_fail(n, "interfaces[%zu].macAddress: %s matches both %s and %s; "
+                         "refusing to guess", i, mac, l->name, other->name);
                 return 0;
         }
         check_mtu(n, i, l);
         if (n->outcome == NIC_FAILED)
                 return 0;
-        record_init(n, si, old, l, config, config->policy_routing && spec->options.policy_routing);
+        record_init(n, si, old, l, pl->config,
+                    pl->config->policy_routing && spec->options.policy_routing);
         return 0;
 }
 
@@ -546,15 +564,16 @@ static void plan_finalize(Plan *p) {
         }
 }
 
-static void plan_configure_all(Plan *p, const State *state, const Snapshot *s,
-                               const Config *config) {
-        for (size_t i = 0; i < p->n_nics; i++) {
-                if (nic_active(&p->nics[i]))
-                        plan_configure_nic(p, i, state, s, config);
-                else if (p->nics[i].spec && p->nics[i].outcome == NIC_PENDING)
-                        plan_pending_nic(p, i, state, s);
+static void plan_configure_all(Planner *pl) {
+        for (size_t i = 0; i < pl->plan->n_nics; i++) {
+                const NicPlan *n = &pl->plan->nics[i];
+
+                if (nic_active(n))
+                        plan_configure_nic(pl, i);
+                else if (n->spec && n->outcome == NIC_PENDING)
+                        plan_pending_nic(pl, i);
         }
-        plan_finalize(p);
+        plan_finalize(pl->plan);
 }
 
 static bool spec_has_mac(const Spec *spec, const uint8_t mac[6]) {
@@ -578,8 +597,90 @@ static int plan_guards(const Spec *spec, const State *state, const Snapshot *s, 
         return 0;
 }
 
-/* What the kernel will look like once an action of the first stage ran, so that Plan can list
- * the second stage exactly as Apply will compute it from a fresh snapshot. */
+static int planner_init(Planner *pl, Plan *p, const State *state, const Snapshot *snap,
+                        const Config *config) {
+        *pl = (Planner) { .plan = p, .state = state, .config = config };
+        return snapshot_copy(snap, &pl->w);
+}
+
+/* Hands the plan over (ret may be NULL when the plan was built in place). */
+static int planner_finish(Planner *pl, Plan *ret) {
+        int r = pl->plan->error;
+
+        snapshot_done(&pl->w);
+        if (r < 0) {
+                plan_done(pl->plan);
+                return r;
+        }
+        if (ret)
+                *ret = *pl->plan;
+        return 0;
+}
+
+/* Stage A works on the snapshot as read; stage B on the kernel as stage A will leave it, which
+ * is what Apply reads afresh before it plans stage B again. */
+int plan_build(const Spec *spec, const State *state, const Snapshot *snap, const Config *config,
+               Plan *ret, Error *e) {
+        Plan p = {};
+        Planner pl;
+        int r;
+
+        r = plan_guards(spec, state, snap, e);
+        if (r < 0)
+                return r;
+        r = planner_init(&pl, &p, state, snap, config);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; r >= 0 && i < state->n_nics; i++)
+                if (!spec_has_mac(spec, state->nics[i].mac))
+                        r = plan_release(&pl, &state->nics[i]);
+        for (size_t i = 0; r >= 0 && i < spec->n_interfaces; i++)
+                r = plan_spec_nic(&pl, spec, i);
+        if (r < 0)
+                p.error = r;
+        for (size_t i = 0; i < p.n_nics; i++)
+                if (nic_active(&p.nics[i]))
+                        check_name(&p, &p.nics[i], (size_t) (p.nics[i].spec - spec->interfaces),
+                                   snapshot_link_by_index(snap, p.nics[i].ifindex), snap);
+
+        plan_renames(&pl);
+        p.n_stage_a = p.n_actions;
+        plan_configure_all(&pl);
+        return planner_finish(&pl, ret);
+}
+
+int plan_rebuild_configure(Plan *p, const State *state, const Snapshot *snap,
+                           const Config *config) {
+        Planner pl;
+        int r;
+
+        r = planner_init(&pl, p, state, snap, config);
+        if (r < 0)
+                return r;
+        p->n_actions = p->n_stage_a;
+        plan_configure_all(&pl);
+        return planner_finish(&pl, NULL);
+}
+
+int plan_build_remove(const State *state, const Snapshot *snap, Plan *ret) {
+        Plan p = {};
+        Planner pl;
+        int r;
+
+        r = planner_init(&pl, &p, state, snap, NULL);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; r >= 0 && i < state->n_nics; i++)
+                r = plan_release(&pl, &state->nics[i]);
+        if (r < 0)
+                p.error = r;
+        p.n_stage_a = p.n_actions;
+        return planner_finish(&pl, ret);
+}
+
+/* The kernel's answer to the actions whose effects later decisions depend on (removals, renames,
+ * sysctls), played on a snapshot: what the planner and Plan's second stage rely on. */
 static void simulate_remove(void *array, size_t *n, size_t size, size_t i) {
         char *base = array;
 
@@ -627,79 +728,6 @@ static void simulate(Snapshot *s, const Action *a) {
                     s->addrs[i].local.s_addr == a->addr.local.s_addr)
                         simulate_remove(s->addrs, &s->n_addrs, sizeof(AddrInfo), i);
         simulate_link(s, a);
-}
-
-int plan_build(const Spec *spec, const State *state, const Snapshot *snap, const Config *config,
-               Plan *ret, Error *e) {
-        Snapshot after = {};
-        Plan p = {};
-        int r;
-
-        r = plan_guards(spec, state, snap, e);
-        if (r < 0)
-                return r;
-
-        for (size_t i = 0; i < state->n_nics; i++)
-                if (!spec_has_mac(spec, state->nics[i].mac)) {
-                        r = plan_release(&p, &state->nics[i], snap);
-                        if (r < 0)
-                                goto fail;
-                }
-        for (size_t i = 0; i < spec->n_interfaces; i++) {
-                r = plan_spec_nic(&p, spec, i, state, snap, config);
-                if (r < 0)
-                        goto fail;
-        }
-        for (size_t i = 0; i < p.n_nics; i++)
-                if (nic_active(&p.nics[i]))
-                        check_name(&p, &p.nics[i], (size_t) (p.nics[i].spec - spec->interfaces),
-                                   snapshot_link_by_index(snap, p.nics[i].ifindex), snap);
-
-        plan_renames(&p, snap);
-        p.n_stage_a = p.n_actions;
-
-        r = snapshot_copy(snap, &after);
-        if (r < 0)
-                goto fail;
-        for (size_t i = 0; i < p.n_stage_a; i++)
-                simulate(&after, &p.actions[i]);
-        plan_configure_all(&p, state, &after, config);
-        snapshot_done(&after);
-        r = p.error;
-        if (r < 0)
-                goto fail;
-        *ret = p;
-        return 0;
-fail:
-        plan_done(&p);
-        return r;
-}
-
-int plan_rebuild_configure(Plan *p, const Spec *spec, const State *state, const Snapshot *snap,
-                           const Config *config) {
-        p->n_actions = p->n_stage_a;
-        plan_configure_all(p, state, snap, config);
-        return p->error;
-}
-
-int plan_build_remove(const State *state, const Snapshot *snap, Plan *ret) {
-        Plan p = {};
-        int r;
-
-        for (size_t i = 0; i < state->n_nics; i++) {
-                r = plan_release(&p, &state->nics[i], snap);
-                if (r < 0) {
-                        plan_done(&p);
-                        return r;
-                }
-        }
-        p.n_stage_a = p.n_actions;
-        if (p.error < 0) {
-                plan_done(&p);
-                return p.error;
-        }
-        *ret = p;
-        return 0;
 }
 
 const char *action_type_to_string(ActionType t) {

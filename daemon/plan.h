@@ -78,7 +78,6 @@ typedef struct Plan {
         size_t n_actions;
         size_t n_stage_a; /* releases and renames come first; the rest follows a fresh snapshot */
         int error;        /* -ENOMEM when an action could not be added */
-        Action scratch;
 } Plan;
 
 void plan_done(Plan *p);
@@ -88,7 +87,7 @@ void plan_done(Plan *p);
 int plan_build(const Spec *spec, const State *state, const Snapshot *snap, const Config *config,
                Plan *ret, Error *e);
 /* Rebuilds the configuration actions (after the renames ran) from a fresh snapshot. */
-int plan_rebuild_configure(Plan *p, const Spec *spec, const State *state, const Snapshot *snap,
+int plan_rebuild_configure(Plan *p, const State *state, const Snapshot *snap,
                            const Config *config);
 /* A plan that releases every managed NIC. */
 int plan_build_remove(const State *state, const Snapshot *snap, Plan *ret);

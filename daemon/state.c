@@ -53,6 +53,7 @@ static cJSON *nic_to_json(const ManagedNic *m) {
         devconf = cJSON_AddArrayToObject(o, "originalSysctls");
         if (!cJSON_AddStringToObject(o, "macAddress", mac) ||
             !cJSON_AddNumberToObject(o, "id", m->id) ||
+            !cJSON_AddNumberToObject(o, "mtu", m->mtu) ||
             !cJSON_AddStringToObject(o, "name", m->name) ||
             !cJSON_AddStringToObject(o, "originalName", m->original_name) || !devconf)
                 return NULL;
@@ -138,7 +139,7 @@ static int nic_from_json(const cJSON *o, ManagedNic *m) {
         const cJSON *mac = cJSON_GetObjectItemCaseSensitive(o, "macAddress");
         const cJSON *devconf = cJSON_GetObjectItemCaseSensitive(o, "originalSysctls");
 
-        *m = (ManagedNic) { .id = get_u32(o, "id") };
+        *m = (ManagedNic) { .id = get_u32(o, "id"), .mtu = get_u32(o, "mtu") };
         if (!cJSON_IsString(mac) || mac_parse(mac->valuestring, m->mac) < 0 ||
             get_name(o, "name", m->name) < 0 || get_name(o, "originalName", m->original_name) < 0)
                 return -EBADMSG;

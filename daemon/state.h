@@ -7,6 +7,7 @@
 typedef struct ManagedNic {
         uint8_t mac[6];
         uint32_t id;
+        uint32_t mtu;                 /* the wanted MTU, 0 when the spec leaves it */
         char name[IFNAMSIZ];          /* the name multinicd gave the NIC */
         char original_name[IFNAMSIZ]; /* its name before, restored on release */
         int32_t original_devconf[_DEVCONF_MAX]; /* -1: not changed by multinicd */
