@@ -357,6 +357,92 @@ static void test_release_restores_original_name_and_sysctls(void) {
         snapshot_done(&s);
 }
 
+/* A NIC as an earlier Apply left it: multinic0 with 10.1.0.11, its rule and table route. */
+static LinkInfo *add_configured(Snapshot *s, State *state) {
+        ManagedNic m = { .id = 0, .mtu = 1450, .name = "multinic0", .original_name = "ens4",
+                         .original_devconf = { 0, 0, 0 }, .has_address = true, .has_rule = true,
+                         .has_route = true };
+        LinkInfo *l = add_link(s, 3, "multinic0", 1);
+
+        l->mtu = 1450;
+        l->flags = IFF_UP;
+        l->devconf[DEVCONF_ARP_IGNORE] = 1;
+        l->devconf[DEVCONF_ARP_ANNOUNCE] = 2;
+        l->devconf[DEVCONF_RP_FILTER] = 2;
+        add_addr(s, 3, "10.1.0.11", 24, IFA_F_NOPREFIXROUTE);
+        m.address = (AddrInfo) { .local = ip("10.1.0.11"), .prefixlen = 24,
+                                 .flags = IFA_F_NOPREFIXROUTE };
+        m.rule = (RuleInfo) { .priority = 1000, .table = 100, .src = ip("10.1.0.11"),
+                              .src_len = 32, .action = FR_ACT_TO_TBL };
+        m.route = (RouteInfo) { .table = 100, .dst = ip("10.1.0.0"), .dst_len = 24,
+                                .prefsrc = ip("10.1.0.11"), .scope = RT_SCOPE_LINK,
+                                .type = RTN_UNICAST };
+        s->rules = realloc(s->rules, (s->n_rules + 1) * sizeof(RuleInfo));
+        s->rules[s->n_rules++] = m.rule;
+        s->routes = realloc(s->routes, (s->n_routes + 1) * sizeof(RouteInfo));
+        s->routes[s->n_routes] = m.route;
+        s->routes[s->n_routes++].oif = 3;
+        memcpy(m.mac, l->mac, 6);
+        ASSERT_EQ(state_append(state, &m), 0);
+        return l;
+}
+
+static void test_address_change_removes_routes_before_the_address(void) {
+        static const ActionType order[] = { ACTION_REMOVE_RULE,  ACTION_REMOVE_ROUTE,
+                                            ACTION_REMOVE_ADDRESS, ACTION_ADD_ADDRESS,
+                                            ACTION_ADD_RULE,     ACTION_ADD_ROUTE };
+        Snapshot s;
+        Spec spec;
+        State state = {};
+        Plan p;
+        Error e = {};
+
+        baseline(&s);
+        add_configured(&s, &state);
+        spec_init(&spec);
+        spec_add(&spec, 0, 1, "10.1.0.21", NULL);
+        ASSERT_EQ(spec_validate(&spec, &e), 0);
+        build(&spec, &state, &s, &p, &e);
+
+        /* Undone in reverse, the old address comes back before the route that uses it. */
+        ASSERT_EQ(p.n_actions, ELEMENTSOF(order));
+        for (size_t i = 0; i < ELEMENTSOF(order); i++)
+                ASSERT_EQ(p.actions[i].type, order[i]);
+        ASSERT_EQ(p.actions[1].route.prefsrc.s_addr, ip("10.1.0.11").s_addr);
+        plan_done(&p);
+        spec_done(&spec);
+        state_done(&state);
+        snapshot_done(&s);
+}
+
+static void test_stage_two_is_planned_on_the_kernel_after_stage_one(void) {
+        Snapshot s;
+        Spec spec;
+        State state = {};
+        Plan p;
+        Error e = {};
+
+        /* The managed NIC leaves the spec and another NIC takes id 0: the release removes the
+         * table-100 route in stage one, so stage two must not plan to remove it again. */
+        baseline(&s);
+        add_configured(&s, &state);
+        add_link(&s, 4, "ens5", 2);
+        spec_init(&spec);
+        spec_add(&spec, 0, 2, "10.1.0.13", NULL);
+        ASSERT_EQ(spec_validate(&spec, &e), 0);
+        build(&spec, &state, &s, &p, &e);
+
+        ASSERT_EQ(count(&p, ACTION_REMOVE_ROUTE), 1);
+        ASSERT_TRUE(p.actions[0].type == ACTION_REMOVE_ROUTE && p.actions[0].nic == 0);
+        ASSERT_EQ(count(&p, ACTION_ADD_ROUTE), 1);
+        ASSERT_EQ(p.nics[0].outcome, NIC_REMOVED);
+        ASSERT_EQ(p.nics[1].outcome, NIC_CONFIGURED);
+        plan_done(&p);
+        spec_done(&spec);
+        state_done(&state);
+        snapshot_done(&s);
+}
+
 int main(void) {
         RUN_TEST(test_fresh_nic_gets_every_change_in_order);
         RUN_TEST(test_configured_nic_plans_nothing);
@@ -367,5 +453,7 @@ int main(void) {
         RUN_TEST(test_missing_mac_is_pending_and_ambiguous_mac_fails);
         RUN_TEST(test_mtu_above_device_maximum_fails_that_nic_only);
         RUN_TEST(test_release_restores_original_name_and_sysctls);
+        RUN_TEST(test_address_change_removes_routes_before_the_address);
+        RUN_TEST(test_stage_two_is_planned_on_the_kernel_after_stage_one);
         return 0;
 }
