@@ -105,6 +105,8 @@ int manager_new(const char *root, const Config *config, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        sd_bus_flush_close_unref(m->bus);
+        sd_event_unref(m->event);
         netlink_closep(&m->nl);
         state_done(&m->state);
         free(m->state_text);
