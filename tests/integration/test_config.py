@@ -1,0 +1,58 @@
+"""Table base, rule priority base, policy routing and sysctls are configurable."""
+from conftest import NIC_SYSCTLS, assert_nic_configured, case01_spec
+
+
+def test_custom_table_and_priority_bases_are_used(node, start_daemon):
+    daemon = start_daemon("--table-base", "200", "--priority-base=5000")
+    node.nic("ens4", "fa:16:3e:00:00:01")
+    node.nic("ens5", "fa:16:3e:00:00:02")
+    spec = case01_spec()
+
+    state, _ = daemon.apply(spec)
+
+    assert state == "Configured"
+    for entry in spec:
+        assert_nic_configured(node, entry, table_base=200, priority_base=5000)
+
+
+def assert_plain_address(node, entry):
+    """The address with its kernel prefix route in main, and no rule or table route."""
+    name = entry["name"]
+    assert node.ipv4_strings(name) == [f"{entry['address']}/24"]
+    assert not node.ipv4(name)[0].get("noprefixroute")
+    assert [r["dev"] for r in node.routes("main") if r["dst"] == entry["cidr"]] == [name]
+    assert node.rules_from(entry["address"]) == []
+
+
+def test_policy_routing_option_off_gives_plain_addresses(node, daemon):
+    node.nic("ens4", "fa:16:3e:00:00:01")
+    spec = case01_spec()[:1]
+
+    state, _ = daemon.apply(spec, {"policyRouting": False})
+
+    assert state == "Configured"
+    assert_plain_address(node, spec[0])
+
+
+def test_policy_routing_switched_off_by_the_daemon_overrides_the_option(node, start_daemon):
+    daemon = start_daemon("--policy-routing=no")
+    node.nic("ens4", "fa:16:3e:00:00:01")
+    spec = case01_spec()[:1]
+
+    state, _ = daemon.apply(spec, {"policyRouting": True})
+
+    assert state == "Configured"
+    assert_plain_address(node, spec[0])
+
+
+def test_sysctls_switched_off_are_left_alone(node, start_daemon):
+    daemon = start_daemon("--sysctls=no")
+    node.nic("ens4", "fa:16:3e:00:00:01")
+    before = node.sysctls("ens4")
+    assert before != NIC_SYSCTLS
+    spec = case01_spec()[:1]
+
+    daemon.apply(spec)
+
+    assert node.sysctls("multinic0") == before
+    assert node.rules_from(spec[0]["address"]) != []

@@ -1,0 +1,63 @@
+"""Plan says what Apply would change, and changes nothing itself."""
+from conftest import add_case01_nics, case01_spec
+
+CONFIGURE = {"rename", "set-mtu", "add-address", "set-up", "set-sysctl", "add-rule", "add-route"}
+RELEASE = {"remove-address", "remove-rule", "remove-route"}
+
+
+def actions_for(changes, mac):
+    return {c["action"] for c in changes if c["macAddress"] == mac}
+
+
+def test_plan_lists_every_change_and_changes_nothing(node, daemon):
+    add_case01_nics(node)
+    spec = case01_spec()
+    before, files = node.snapshot(), daemon.files()
+
+    changes = daemon.plan(spec)
+
+    assert node.snapshot() == before
+    assert daemon.files() == files
+    for entry in spec:
+        assert CONFIGURE <= actions_for(changes, entry["macAddress"]), changes
+    assert all(isinstance(c["detail"], str) and c["detail"] for c in changes), changes
+    assert {c["name"] for c in changes} <= {"ens4", "ens5", "multinic0", "multinic1"}
+
+
+def test_apply_reports_the_changes_it_made(node, daemon):
+    add_case01_nics(node)
+
+    _, results = daemon.apply(case01_spec())
+
+    assert all(r["changes"] for r in results), results
+    assert daemon.plan(case01_spec()) == []
+
+
+def test_plan_lists_the_release_of_a_dropped_entry(node, daemon):
+    add_case01_nics(node)
+    spec = case01_spec()
+    daemon.apply(spec)
+    before = node.snapshot()
+
+    changes = daemon.plan(spec[:1])
+
+    assert actions_for(changes, spec[0]["macAddress"]) == set()
+    assert RELEASE <= actions_for(changes, spec[1]["macAddress"]), changes
+    assert node.snapshot() == before
+
+
+def test_mtu_change_is_planned_and_applied_alone(node, daemon):
+    add_case01_nics(node)
+    spec = case01_spec()
+    daemon.apply(spec)
+    spec[1]["mtu"] = 1400
+
+    changes = daemon.plan(spec)
+    with node.monitor() as mon:
+        state, results = daemon.apply(spec)
+
+    assert [(c["macAddress"], c["action"]) for c in changes] == [(spec[1]["macAddress"], "set-mtu")]
+    assert [r["state"] for r in results] == ["unchanged", "configured"]
+    assert node.link("multinic1")["mtu"] == 1400
+    assert [l for l in mon.output.splitlines() if not l.startswith(" ")] and \
+        all("multinic1" in l for l in mon.output.splitlines() if not l.startswith(" ")), mon.output
