@@ -1,0 +1,119 @@
+"""multinicctl against the real daemon: files in, tables or JSON out, exit codes 0/1/2."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import REPO, assert_nic_configured, assert_nic_released
+
+SAMPLE = REPO / "crds" / "samples" / "viola2-biz-worker01.yaml"
+SAMPLE_SPEC = [
+    {"id": 0, "name": "multinic0", "macAddress": "fa:16:3e:1c:1a:6e", "address": "11.11.11.37",
+     "cidr": "11.11.11.0/24", "mtu": 1450},
+    {"id": 1, "name": "multinic1", "macAddress": "fa:16:3e:0a:17:3b", "address": "11.11.11.148",
+     "cidr": "11.11.11.0/24", "mtu": 1450},
+]
+
+
+@pytest.fixture
+def ctl(build, daemon):
+    def run(*args, input=None):
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=daemon.bus.address)
+        return subprocess.run([str(build / "daemon" / "multinicctl"), *map(str, args)],
+                              capture_output=True, text=True, input=input, env=env)
+    return run
+
+
+@pytest.fixture
+def sample_node(node):
+    node.nic("ens4", "fa:16:3e:1c:1a:6e")
+    node.nic("ens5", "fa:16:3e:0a:17:3b")
+    return node
+
+
+def test_apply_of_the_sample_cr_configures_both_nics(sample_node, ctl):
+    p = ctl("apply", "-f", SAMPLE)
+
+    assert p.returncode == 0, p.stderr
+    assert "State: Configured" in p.stdout
+    for entry in SAMPLE_SPEC:
+        assert_nic_configured(sample_node, entry)
+
+
+def test_plan_after_apply_is_empty_in_text_and_json(sample_node, ctl):
+    assert ctl("apply", "-f", SAMPLE).returncode == 0
+
+    text, js = ctl("plan", "-f", SAMPLE), ctl("plan", "--json", "-f", SAMPLE)
+
+    assert text.returncode == 0 and "No changes" in text.stdout
+    assert js.returncode == 0 and json.loads(js.stdout) == {"changes": []}
+
+
+def test_json_output_carries_every_result_key(sample_node, ctl):
+    p = ctl("apply", "--json", "-f", SAMPLE)
+
+    out = json.loads(p.stdout)
+    assert out["state"] == "Configured"
+    assert {r["macAddress"]: r["state"] for r in out["results"]} == \
+        {e["macAddress"]: "configured" for e in SAMPLE_SPEC}
+    assert all({"id", "name", "message", "changes"} <= r.keys() for r in out["results"])
+
+
+def test_plain_json_spec_from_stdin(sample_node, ctl):
+    spec = {"interfaces": SAMPLE_SPEC[:1], "options": {}}
+
+    p = ctl("apply", "-f", "-", input=json.dumps(spec))
+
+    assert p.returncode == 0, p.stderr
+    assert_nic_configured(sample_node, SAMPLE_SPEC[0])
+
+
+def test_invalid_file_exits_2_naming_the_field_and_changes_nothing(sample_node, ctl):
+    before = sample_node.snapshot()
+    bad = SAMPLE.read_text().replace("fa:16:3e:0a:17:3b", "fa-16-3e-0a-17-3b")
+
+    p = ctl("apply", "-f", "-", input=bad)
+
+    assert p.returncode == 2
+    assert "spec.interfaces[1].macAddress" in p.stderr
+    assert sample_node.snapshot() == before
+
+
+def test_other_instance_exits_1_and_changes_nothing(sample_node, ctl):
+    before = sample_node.snapshot()
+    other = SAMPLE.read_text().replace("b4975c5f-50bb", "00000000-50bb")
+
+    p = ctl("apply", "-f", "-", input=other)
+
+    assert p.returncode == 1
+    assert "instanceId" in p.stderr
+    assert sample_node.snapshot() == before
+
+
+def test_status_lists_managed_nics_and_remove_releases_them(sample_node, ctl):
+    assert ctl("apply", "-f", SAMPLE).returncode == 0
+
+    status = json.loads(ctl("status", "--json").stdout)
+    removed = ctl("remove")
+
+    assert status["State"] == "Configured"
+    assert sorted(i["name"] for i in status["Interfaces"]) == ["multinic0", "multinic1"]
+    assert removed.returncode == 0, removed.stderr
+    for entry, original in zip(SAMPLE_SPEC, ("ens4", "ens5")):
+        assert_nic_released(sample_node, entry["macAddress"], original, entry)
+
+
+@pytest.mark.parametrize("verb", ["apply", "plan", "status", "remove"])
+def test_every_verb_has_help(ctl, verb):
+    p = ctl(verb, "--help")
+
+    assert p.returncode == 0
+    assert p.stdout.startswith(f"Usage: multinicctl {verb}")
+
+
+def test_unreadable_file_exits_2(ctl):
+    p = ctl("apply", "-f", "/nonexistent/spec.yaml")
+
+    assert p.returncode == 2
+    assert "/nonexistent/spec.yaml" in p.stderr
