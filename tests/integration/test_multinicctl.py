@@ -117,3 +117,24 @@ def test_unreadable_file_exits_2(ctl):
 
     assert p.returncode == 2
     assert "/nonexistent/spec.yaml" in p.stderr
+
+
+def test_concurrent_applies_are_served_one_after_the_other(sample_node, ctl, build, daemon):
+    other = [dict(e, address=a, mtu=1400)
+             for e, a in zip(SAMPLE_SPEC, ("11.11.11.237", "11.11.11.248"))]
+    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=daemon.bus.address)
+    procs = [subprocess.Popen([str(build / "daemon" / "multinicctl"), "apply", "--json", "-f", "-"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    for p, spec in zip(procs, (SAMPLE_SPEC, other)):
+        p.stdin.write(json.dumps({"interfaces": spec}))
+        p.stdin.close()
+    outs = [json.loads(p.stdout.read()) for p in procs]
+
+    assert [p.wait() for p in procs] == [0, 0]
+    assert [o["state"] for o in outs] == ["Configured", "Configured"]
+    # Whichever ran last left its whole spec behind, not a mix of both.
+    last = other if sample_node.ipv4("multinic0")[0]["local"].startswith("11.11.11.2") \
+        else SAMPLE_SPEC
+    for entry in last:
+        assert_nic_configured(sample_node, entry)
