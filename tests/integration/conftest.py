@@ -410,12 +410,15 @@ class Bus:
 
 # --- the daemon -----------------------------------------------------------------------------------
 
-def make_root(path, os_release=DEBIAN_OS_RELEASE, product_uuid=PRODUCT_UUID):
-    """A scratch --root: SMBIOS system UUID and os-release."""
+def make_root(path, os_release=DEBIAN_OS_RELEASE, product_uuid=PRODUCT_UUID, config=None):
+    """A scratch --root: SMBIOS system UUID, os-release and, if given, multinicd.conf."""
     (path / "sys/class/dmi/id").mkdir(parents=True)
     (path / "sys/class/dmi/id/product_uuid").write_text(product_uuid + "\n")
     (path / "etc").mkdir()
     (path / "etc/os-release").write_text(os_release)
+    if config is not None:
+        (path / "etc/multinic").mkdir()
+        (path / "etc/multinic/multinicd.conf").write_text(config)
     return path
 
 
@@ -597,8 +600,8 @@ def daemon(request, build, node, bus, tmp_path):
 
 @pytest.fixture
 def start_daemon(request, build, node, bus, tmp_path):
-    """start_daemon(*args, os_release=..., product_uuid=...): multinicd with extra arguments or
-    other root files."""
+    """start_daemon(*args, os_release=..., product_uuid=..., config=...): multinicd with extra
+    arguments or other root files."""
     with contextlib.ExitStack() as stack:
         def start(*args, **root_files):
             root = tmp_path / f"root{len(getattr(request.node, 'multinicd', []))}"

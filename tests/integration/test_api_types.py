@@ -1,9 +1,10 @@
 """Replies and properties carry exactly the D-Bus types the API documents."""
 import time
+import xml.etree.ElementTree as ET
 
 import dbus
 
-from conftest import PRODUCT_UUID, add_case01_nics, case01_spec
+from conftest import PRODUCT_UUID, REPO, add_case01_nics, case01_spec
 
 
 def test_apply_results_have_the_documented_types(node, daemon):
@@ -50,3 +51,20 @@ def test_plan_changes_have_the_documented_keys(node, daemon):
         assert {k: type(v) for k, v in c.items() if k in ("macAddress", "name", "action",
                                                            "detail")} == \
             dict.fromkeys(("macAddress", "name", "action", "detail"), dbus.String)
+
+
+def _members(xml_text):
+    root = ET.fromstring(xml_text)
+    iface = next(i for i in root.iter("interface") if i.get("name") == "io.multinic.Agent1")
+    methods = {m.get("name"): [(a.get("direction", "in"), a.get("type")) for a in m.iter("arg")]
+               for m in iface.iter("method")}
+    props = {p.get("name"): (p.get("type"), p.get("access")) for p in iface.iter("property")}
+    return methods, props
+
+
+def test_installed_introspection_xml_matches_the_live_object(daemon):
+    live = daemon.bus.conn.call_blocking("io.multinic.Agent1", "/io/multinic/Agent1",
+                                         "org.freedesktop.DBus.Introspectable", "Introspect",
+                                         "", ())
+
+    assert _members(live) == _members((REPO / "daemon/io.multinic.Agent1.xml").read_text())

@@ -1,5 +1,8 @@
 """Table base, rule priority base, policy routing and sysctls are configurable."""
-from conftest import NIC_SYSCTLS, assert_nic_configured, case01_spec
+import os
+import subprocess
+
+from conftest import NIC_SYSCTLS, assert_nic_configured, case01_spec, make_root
 
 
 def test_custom_table_and_priority_bases_are_used(node, start_daemon):
@@ -56,3 +59,25 @@ def test_sysctls_switched_off_are_left_alone(node, start_daemon):
 
     assert node.sysctls("multinic0") == before
     assert node.rules_from(spec[0]["address"]) != []
+
+
+def test_settings_file_under_root_is_read_and_the_command_line_wins(node, start_daemon):
+    daemon = start_daemon("--priority-base=7000",
+                          config="# site settings\n[Daemon]\nTableBase=300\nRulePriorityBase=6000\n")
+    node.nic("ens4", "fa:16:3e:00:00:01")
+    entry = case01_spec()[0]
+
+    daemon.apply([entry])
+
+    assert_nic_configured(node, entry, table_base=300, priority_base=7000)
+
+
+def test_invalid_setting_stops_the_daemon_naming_it(build, node, bus, tmp_path):
+    root = make_root(tmp_path / "root", config="TableBase=many\n")
+    p = subprocess.run(["ip", "netns", "exec", node.ns, build / "daemon" / "multinicd",
+                        "--root", root, "--log-target=console"],
+                       capture_output=True, text=True, timeout=10,
+                       env=dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus.address))
+
+    assert p.returncode != 0
+    assert "multinicd.conf:1: invalid setting TableBase" in p.stderr

@@ -1,4 +1,6 @@
 """Plan says what Apply would change, and changes nothing itself."""
+import pytest
+
 from conftest import add_case01_nics, case01_spec
 
 CONFIGURE = {"rename", "set-mtu", "add-address", "set-up", "set-sysctl", "add-rule", "add-route"}
@@ -61,3 +63,39 @@ def test_mtu_change_is_planned_and_applied_alone(node, daemon):
     assert node.link("multinic1")["mtu"] == 1400
     assert [l for l in mon.output.splitlines() if not l.startswith(" ")] and \
         all("multinic1" in l for l in mon.output.splitlines() if not l.startswith(" ")), mon.output
+
+
+def _renamed(spec, *names):
+    return [dict(e, name=n) for e, n in zip(spec, names)]
+
+
+TRANSITIONS = {
+    "fresh": ([], case01_spec()),
+    "address-change": (case01_spec(), [dict(case01_spec()[0], address="10.1.0.21"),
+                                       case01_spec()[1]]),
+    "drop-one-renumber-other": (case01_spec(), [dict(case01_spec()[1], id=0, name="multinic0")]),
+    "swap-names": (case01_spec(), _renamed(case01_spec(), "multinic1", "multinic0")),
+    "remove-all": (case01_spec(), []),
+}
+
+
+def per_nic(pairs):
+    out = {}
+    for mac, detail in pairs:
+        out.setdefault(mac, []).append(detail)
+    return out
+
+
+@pytest.mark.parametrize("transition", TRANSITIONS)
+def test_plan_lists_exactly_what_apply_then_does(node, daemon, transition):
+    add_case01_nics(node)
+    first, second = TRANSITIONS[transition]
+    if first:
+        daemon.apply(first)
+
+    planned = per_nic((c["macAddress"], c["detail"]) for c in daemon.plan(second))
+    _, results = daemon.apply(second)
+    done = per_nic((r["macAddress"], d) for r in results for d in r["changes"])
+
+    assert planned == done
+    assert daemon.plan(second) == []
