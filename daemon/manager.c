@@ -208,7 +208,7 @@ static int status_update(Manager *m, const Plan *p) {
 }
 
 /* Stage A (releases, renames), a fresh look, stage B (the rest), then the default-route guard. */
-static int run_plan(Manager *m, const Spec *spec, const Snapshot *before, CallResult *c, Error *e) {
+static int run_plan(Manager *m, const Snapshot *before, CallResult *c, Error *e) {
         Plan *p = &c->plan;
         Executor x;
         Snapshot s = {};
@@ -216,7 +216,7 @@ static int run_plan(Manager *m, const Spec *spec, const Snapshot *before, CallRe
 
         executor_init(&x, m->nl, p);
         r = executor_run(&x, 0, p->n_stage_a);
-        if (r >= 0 && x.n_writes > 0 && spec && (r = snapshot_take(m, &s, e)) >= 0) {
+        if (r >= 0 && x.n_writes > 0 && (r = snapshot_take(m, &s, e)) >= 0) {
                 r = plan_rebuild_configure(p, &m->state, &s, &m->config);
                 snapshot_done(&s);
         }
@@ -265,7 +265,7 @@ int manager_apply(Manager *m, Spec *spec, CallResult *ret, Error *e) {
                 return r;
         r = plan_build(spec, &m->state, &before, &m->config, &ret->plan, e);
         if (r >= 0)
-                r = run_plan(m, spec, &before, ret, e);
+                r = run_plan(m, &before, ret, e);
         snapshot_done(&before);
         if (r < 0) {
                 snprintf(m->last_error, sizeof(m->last_error), "%s", e->message);
@@ -286,7 +286,7 @@ int manager_remove(Manager *m, const Spec *options, CallResult *ret, Error *e) {
                 return r;
         r = plan_build_remove(&m->state, &before, &ret->plan);
         if (r >= 0)
-                r = run_plan(m, NULL, &before, ret, e);
+                r = run_plan(m, &before, ret, e);
         snapshot_done(&before);
         if (r < 0)
                 return r;
