@@ -142,10 +142,30 @@ static int reply_results(sd_bus_message *m, const CallResult *c, bool with_state
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* Sends PropertiesChanged for what the last call changed: a no-op Apply only moves LastApply. */
 static void emit_changed(Manager *mgr) {
-        int r = sd_bus_emit_properties_changed(mgr->bus, AGENT_OBJECT_PATH, AGENT_INTERFACE,
-                                               "State", "Interfaces", "LastApply", "LastError",
-                                               NULL);
+        static const struct {
+                PropChanged bit;
+                char *name;
+        } props[] = {
+                { PROP_STATE, (char *) "State" },
+                { PROP_INTERFACES, (char *) "Interfaces" },
+                { PROP_LAST_APPLY, (char *) "LastApply" },
+                { PROP_LAST_ERROR, (char *) "LastError" },
+        };
+        char *names[ELEMENTSOF(props) + 1];
+        size_t n = 0;
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(props); i++)
+                if (mgr->props_changed & props[i].bit)
+                        names[n++] = props[i].name;
+        names[n] = NULL;
+        mgr->props_changed = 0;
+        if (n == 0)
+                return;
+        r = sd_bus_emit_properties_changed_strv(mgr->bus, AGENT_OBJECT_PATH, AGENT_INTERFACE,
+                                                names);
         if (r < 0)
                 log_warning_errno(r, "Failed to emit PropertiesChanged, ignoring: %m");
 }

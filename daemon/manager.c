@@ -57,7 +57,7 @@ static int status_from_state(Manager *m) {
                 bool present = false;
 
                 for (size_t k = 0; k < s.n_links && !present; k++)
-                        present = link_is_physical_like(&s.links[k]) &&
+                        present = s.links[k].physical_like &&
                                   memcmp(s.links[k].mac, n->mac, 6) == 0;
                 st->spec = (SpecInterface) {
                         .id = n->id,
@@ -89,7 +89,7 @@ int manager_new(const char *root, const Config *config, Manager **ret) {
         r = netlink_open(&m->nl);
         if (r < 0)
                 return log_error_errno(r, "Failed to open rtnetlink: %m");
-        r = state_load(m->root, &m->state, &m->state_text);
+        r = state_load(m->root, &m->state);
         if (r < 0)
                 log_warning_errno(r, "Failed to load the managed state, starting empty: %m");
         if (m->state.n_nics > 0)
@@ -109,7 +109,6 @@ Manager *manager_free(Manager *m) {
         sd_event_unref(m->event);
         netlink_closep(&m->nl);
         state_done(&m->state);
-        free(m->state_text);
         free(m->status);
         free(m->root);
         free(m);
@@ -182,18 +181,37 @@ static const char *overall_of(const Plan *p) {
         return pending ? "Pending" : "Configured";
 }
 
+static bool status_entry_equal(const NicStatus *a, const NicStatus *b) {
+        const SpecInterface *x = &a->spec, *y = &b->spec;
+
+        return a->outcome == b->outcome && streq(a->message, b->message) && x->id == y->id &&
+               streq(x->name, y->name) && memcmp(x->mac, y->mac, 6) == 0 &&
+               x->address.s_addr == y->address.s_addr && x->network.s_addr == y->network.s_addr &&
+               x->prefixlen == y->prefixlen && x->mtu == y->mtu;
+}
+
+static bool status_equal(const Manager *m, const NicStatus *st, size_t n) {
+        if (n != m->n_status)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!status_entry_equal(&st[i], &m->status[i]))
+                        return false;
+        return true;
+}
+
+/* Updates the Interfaces and LastError properties, noting which of them changed. */
 static int status_update(Manager *m, const Plan *p) {
         NicStatus *st = calloc(p->n_nics ? p->n_nics : 1, sizeof(NicStatus));
+        char last_error[sizeof(m->last_error)] = "";
         size_t n = 0;
 
         if (!st)
                 return -ENOMEM;
-        m->last_error[0] = 0;
         for (size_t i = 0; i < p->n_nics; i++) {
                 const NicPlan *np = &p->nics[i];
 
-                if (np->outcome == NIC_FAILED && !m->last_error[0])
-                        snprintf(m->last_error, sizeof(m->last_error), "%s", np->message);
+                if (np->outcome == NIC_FAILED && !last_error[0])
+                        snprintf(last_error, sizeof(last_error), "%s", np->message);
                 if (!np->spec)
                         continue;
                 st[n].spec = *np->spec;
@@ -201,9 +219,18 @@ static int status_update(Manager *m, const Plan *p) {
                 snprintf(st[n].message, sizeof(st[n].message), "%s", np->message);
                 n++;
         }
+        if (!streq(last_error, m->last_error)) {
+                memcpy(m->last_error, last_error, sizeof(last_error));
+                m->props_changed |= PROP_LAST_ERROR;
+        }
+        if (status_equal(m, st, n)) {
+                free(st);
+                return 0;
+        }
         free(m->status);
         m->status = st;
         m->n_status = n;
+        m->props_changed |= PROP_INTERFACES;
         return 0;
 }
 
@@ -236,20 +263,29 @@ static int run_plan(Manager *m, const Snapshot *before, CallResult *c, Error *e)
 }
 
 static int finish_call(Manager *m, CallResult *c, bool removing) {
+        const char *overall;
         State s = {};
         int r;
 
         r = state_after(m, &c->plan, &s);
         if (r < 0)
                 return r;
-        r = state_save(m->root, &s, &m->state_text);
-        if (r < 0)
-                log_warning_errno(r, "Failed to save the managed state: %m");
+        if (m->state_unsaved || !state_equal(&m->state, &s)) {
+                r = state_save(m->root, &s);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to save the managed state, retrying at the "
+                                             "next call: %m");
+                m->state_unsaved = r < 0;
+        }
         state_done(&m->state);
         m->state = s;
         c->overall = overall_of(&c->plan);
-        m->overall = removing && m->state.n_nics == 0 ? "Idle" : c->overall;
+        overall = removing && m->state.n_nics == 0 ? "Idle" : c->overall;
+        if (!streq(overall, m->overall))
+                m->props_changed |= PROP_STATE;
+        m->overall = overall;
         m->last_apply_usec = now_usec();
+        m->props_changed |= PROP_LAST_APPLY;
         return status_update(m, &c->plan);
 }
 
@@ -268,6 +304,8 @@ int manager_apply(Manager *m, Spec *spec, CallResult *ret, Error *e) {
                 r = run_plan(m, &before, ret, e);
         snapshot_done(&before);
         if (r < 0) {
+                if (!streq(m->last_error, e->message))
+                        m->props_changed |= PROP_LAST_ERROR;
                 snprintf(m->last_error, sizeof(m->last_error), "%s", e->message);
                 return r;
         }

@@ -15,6 +15,14 @@ typedef struct NicStatus {
         char message[256];
 } NicStatus;
 
+/* Properties that changed since PropertiesChanged was last sent. */
+typedef enum PropChanged {
+        PROP_STATE = 1 << 0,
+        PROP_INTERFACES = 1 << 1,
+        PROP_LAST_APPLY = 1 << 2,
+        PROP_LAST_ERROR = 1 << 3,
+} PropChanged;
+
 typedef struct Manager {
         char *root;
         Config config;
@@ -22,13 +30,14 @@ typedef struct Manager {
         sd_bus *bus;
         struct nl_sock *nl;
         State state;
-        char *state_text; /* last saved state file content, to skip identical rewrites */
+        bool state_unsaved; /* the last save failed: retry even if nothing changed */
         char instance_id[SPEC_INSTANCE_ID_MAX + 1];
         const char *overall; /* the State property */
         uint64_t last_apply_usec;
         char last_error[512];
         NicStatus *status; /* the Interfaces property */
         size_t n_status;
+        unsigned props_changed; /* PropChanged bits */
 } Manager;
 
 /* The outcome of one call, for the reply. */

@@ -157,6 +157,7 @@ static int link_parse_cb(struct nl_msg *msg, void *userdata) {
                 parse_altnames(l, tb[IFLA_PROP_LIST]);
         if (tb[IFLA_AF_SPEC])
                 parse_af_spec(l, tb[IFLA_AF_SPEC]);
+        link_classify(l);
         return NL_OK;
 }
 

@@ -82,7 +82,7 @@ static int match_mac(const Snapshot *s, const uint8_t mac[6], const LinkInfo **r
         for (size_t i = 0; i < s->n_links; i++) {
                 const LinkInfo *l = &s->links[i];
 
-                if (!link_is_physical_like(l) || memcmp(l->mac, mac, 6) != 0)
+                if (!l->physical_like || memcmp(l->mac, mac, 6) != 0)
                         continue;
                 if (found) {
                         if (ret_other)

@@ -36,7 +36,7 @@ const LinkInfo *snapshot_link_by_name(const Snapshot *s, const char *name) {
         return NULL;
 }
 
-bool link_is_physical_like(const LinkInfo *l) {
+void link_classify(LinkInfo *l) {
         /* Kinds that stack on a NIC or aggregate NICs, and so often carry a NIC's MAC. */
         static const char *const stacked[] = {
                 "bridge", "bond",   "team",   "vlan",  "macvlan",     "macvtap",
@@ -44,12 +44,10 @@ bool link_is_physical_like(const LinkInfo *l) {
                 "macsec", "dummy",  "geneve", "hsr",
         };
 
-        if (!l->has_mac || l->arptype != ARPHRD_ETHER)
-                return false;
-        for (size_t i = 0; i < ELEMENTSOF(stacked); i++)
+        l->physical_like = l->has_mac && l->arptype == ARPHRD_ETHER;
+        for (size_t i = 0; l->physical_like && i < ELEMENTSOF(stacked); i++)
                 if (streq(l->kind, stacked[i]))
-                        return false;
-        return true;
+                        l->physical_like = false;
 }
 
 static bool route_is_main_default(const RouteInfo *r) {

@@ -25,6 +25,7 @@ typedef struct LinkInfo {
         bool has_mac;
         uint16_t arptype;
         char kind[32]; /* rtnetlink link kind; empty for hardware NICs */
+        bool physical_like; /* set by link_classify() */
         int master;
         unsigned flags;
         uint32_t mtu, min_mtu, max_mtu; /* min/max 0 when the kernel does not say */
@@ -78,8 +79,9 @@ const LinkInfo *snapshot_link_by_index(const Snapshot *s, int ifindex);
 /* Any link whose name or altname is name. */
 const LinkInfo *snapshot_link_by_name(const Snapshot *s, const char *name);
 bool link_has_altname(const LinkInfo *l, const char *name);
-/* Links that can carry a NIC of the spec: not VLANs, bridges, bonds, macvlans and the like. */
-bool link_is_physical_like(const LinkInfo *l);
+/* Marks links that can carry a NIC of the spec: not VLANs, bridges, bonds, macvlans and the
+ * like. Done once per link when it is read, since every NIC of a spec looks at every link. */
+void link_classify(LinkInfo *l);
 
 /* Compares the main table's default routes of two snapshots. */
 bool snapshot_default_routes_equal(const Snapshot *a, const Snapshot *b);

@@ -25,6 +25,35 @@ const ManagedNic *state_find(const State *s, const uint8_t mac[6]) {
         return NULL;
 }
 
+static bool addr_equal(const AddrInfo *a, const AddrInfo *b) {
+        return a->local.s_addr == b->local.s_addr && a->prefixlen == b->prefixlen &&
+               a->flags == b->flags;
+}
+
+static bool route_equal(const RouteInfo *a, const RouteInfo *b) {
+        return a->table == b->table && a->dst.s_addr == b->dst.s_addr &&
+               a->dst_len == b->dst_len && a->prefsrc.s_addr == b->prefsrc.s_addr;
+}
+
+static bool nic_equal(const ManagedNic *a, const ManagedNic *b) {
+        return memcmp(a->mac, b->mac, 6) == 0 && a->id == b->id && a->mtu == b->mtu &&
+               streq(a->name, b->name) && streq(a->original_name, b->original_name) &&
+               memcmp(a->original_devconf, b->original_devconf, sizeof(a->original_devconf)) == 0 &&
+               a->has_address == b->has_address && addr_equal(&a->address, &b->address) &&
+               a->has_rule == b->has_rule && a->rule.priority == b->rule.priority &&
+               a->rule.table == b->rule.table && a->has_route == b->has_route &&
+               route_equal(&a->route, &b->route);
+}
+
+bool state_equal(const State *a, const State *b) {
+        if (a->n_nics != b->n_nics)
+                return false;
+        for (size_t i = 0; i < a->n_nics; i++)
+                if (!nic_equal(&a->nics[i], &b->nics[i]))
+                        return false;
+        return true;
+}
+
 int state_append(State *s, const ManagedNic *nic) {
         ManagedNic *n = realloc(s->nics, (s->n_nics + 1) * sizeof(*n));
 
@@ -73,7 +102,7 @@ static cJSON *nic_to_json(const ManagedNic *m) {
         return TAKE_PTR(o);
 }
 
-int state_save(const char *root, const State *s, char **last_text) {
+int state_save(const char *root, const State *s) {
         _cleanup_(cJSON_Deletep) cJSON *doc = cJSON_CreateObject();
         _cleanup_(freep) char *dir = NULL, *path = NULL, *text = NULL;
         cJSON *arr;
@@ -93,8 +122,6 @@ int state_save(const char *root, const State *s, char **last_text) {
         text = cJSON_Print(doc);
         if (!text)
                 return -ENOMEM;
-        if (streq_ptr(*last_text, text))
-                return 0;
         r = path_join_root(root, STATE_DIR, &dir);
         if (r < 0)
                 return r;
@@ -104,12 +131,7 @@ int state_save(const char *root, const State *s, char **last_text) {
         r = path_join_root(root, STATE_FILE, &path);
         if (r < 0)
                 return r;
-        r = write_file_atomic(path, text, strlen(text), 0600);
-        if (r < 0)
-                return r;
-        free(*last_text);
-        *last_text = TAKE_PTR(text);
-        return 0;
+        return write_file_atomic(path, text, strlen(text), 0600);
 }
 
 static int get_ip(const cJSON *o, const char *key, struct in_addr *ret) {
@@ -166,7 +188,7 @@ static int nic_from_json(const cJSON *o, ManagedNic *m) {
         return 0;
 }
 
-int state_load(const char *root, State *ret, char **ret_text) {
+int state_load(const char *root, State *ret) {
         _cleanup_(freep) char *path = NULL, *text = NULL;
         _cleanup_(cJSON_Deletep) cJSON *doc = NULL;
         const cJSON *item;
@@ -198,7 +220,5 @@ int state_load(const char *root, State *ret, char **ret_text) {
                 }
         }
         *ret = s;
-        if (ret_text)
-                *ret_text = TAKE_PTR(text);
         return 0;
 }

@@ -26,7 +26,8 @@ void state_done(State *s);
 const ManagedNic *state_find(const State *s, const uint8_t mac[6]);
 int state_append(State *s, const ManagedNic *nic);
 
-/* A missing file is an empty state. ret_text (optional) gets the file's content. */
-int state_load(const char *root, State *ret, char **ret_text);
-/* Writes the state unless its text equals *last_text; updates *last_text. */
-int state_save(const char *root, const State *s, char **last_text);
+bool state_equal(const State *a, const State *b);
+
+/* A missing file is an empty state. */
+int state_load(const char *root, State *ret);
+int state_save(const char *root, const State *s);

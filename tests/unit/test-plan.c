@@ -19,6 +19,7 @@ static LinkInfo *add_link(Snapshot *s, int ifindex, const char *name, uint8_t la
         memcpy(l->mac, (uint8_t[]) { 0xfa, 0x16, 0x3e, 0, 0, last }, 6);
         for (size_t i = 0; i < _DEVCONF_MAX; i++)
                 l->devconf[i] = 0;
+        link_classify(l);
         return l;
 }
 
@@ -280,6 +281,7 @@ static void test_missing_mac_is_pending_and_ambiguous_mac_fails(void) {
         add_link(&s, 3, "ens4", 1);
         vlan = add_link(&s, 5, "ens4.10", 1);
         snprintf(vlan->kind, sizeof(vlan->kind), "vlan");
+        link_classify(vlan);
         add_link(&s, 6, "ens6", 3);
         add_link(&s, 7, "ens7", 3);
         spec_init(&spec);
