@@ -38,9 +38,13 @@ static int fsync_parent(const char *path) {
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
         _cleanup_(freep) char *tmp = NULL;
         _cleanup_(closep) int fd = -1;
+        const char *base = strrchr(path, '/');
         int r;
 
-        if (asprintf(&tmp, "%s.tmp.%d", path, (int) getpid()) < 0)
+        /* A dot file next to the target: no reader of *.yaml, *.link, *.conf or keyfiles picks
+         * it up while it is being written. */
+        base = base ? base + 1 : path;
+        if (asprintf(&tmp, "%.*s.#%s.%d", (int) (base - path), path, base, (int) getpid()) < 0)
                 return -ENOMEM;
         (void) unlink(tmp);
         /* O_EXCL with the final mode: the file is never readable beyond that mode. */

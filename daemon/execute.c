@@ -172,6 +172,14 @@ bool executor_nic_changed(const Executor *x, size_t nic) {
         return false;
 }
 
+void executor_rollback_nic(Executor *x, size_t nic, const char *reason) {
+        NicPlan *n = &x->plan->nics[nic];
+
+        n->outcome = NIC_FAILED;
+        snprintf(n->message, sizeof(n->message), "%s; rolled back", reason);
+        rollback_nic(x, nic, x->n_done);
+}
+
 void executor_rollback_all(Executor *x, const char *reason) {
         for (size_t i = 0; i < x->plan->n_nics; i++) {
                 NicPlan *n = &x->plan->nics[i];

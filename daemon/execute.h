@@ -22,5 +22,8 @@ int executor_run(Executor *x, size_t from, size_t to);
 /* Undoes every action that ran, newest first, and fails each NIC that had any, with reason. */
 void executor_rollback_all(Executor *x, const char *reason);
 
+/* Undoes what ran for one NIC, newest first, and fails it with reason. */
+void executor_rollback_nic(Executor *x, size_t nic, const char *reason);
+
 /* Whether any action of this NIC ran and is still in effect. */
 bool executor_nic_changed(const Executor *x, size_t nic);

@@ -8,6 +8,7 @@
 #include "bus-spec.h"
 #include "log.h"
 #include "manager-bus.h"
+#include "persist.h"
 
 #define ERROR_PREFIX AGENT_INTERFACE ".Error."
 
@@ -326,7 +327,7 @@ static int property_string(sd_bus *bus, const char *path, const char *interface,
         else if (streq(property, "LastError"))
                 v = m->last_error;
         else if (streq(property, "Persistence"))
-                v = "none"; /* TODO: netplan and NetworkManager backends (their own work item) */
+                v = persist_backend_to_string(m->backend);
         else if (streq(property, "InstanceId"))
                 v = m->instance_id;
         return sd_bus_message_append(reply, "s", v);

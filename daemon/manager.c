@@ -8,6 +8,7 @@
 #include "log.h"
 #include "manager.h"
 #include "netlink.h"
+#include "persist.h"
 
 static uint64_t now_usec(void) {
         struct timespec ts;
@@ -75,7 +76,7 @@ static int status_from_state(Manager *m) {
         return 0;
 }
 
-int manager_new(const char *root, const Config *config, Manager **ret) {
+int manager_new(const char *root, const Config *config, int backend, Manager **ret) {
         _cleanup_(freep) Manager *m = calloc(1, sizeof(Manager));
         int r;
 
@@ -83,6 +84,8 @@ int manager_new(const char *root, const Config *config, Manager **ret) {
                 return -ENOMEM;
         m->config = *config;
         m->overall = "Idle";
+        m->backend = backend == PERSIST_AUTO ? persist_backend_detect(root) : backend;
+        m->files_stale = true;
         m->root = strdup(root);
         if (!m->root)
                 return -ENOMEM;
@@ -262,7 +265,108 @@ static int run_plan(Manager *m, const Snapshot *before, CallResult *c, Error *e)
         return 0;
 }
 
-static int finish_call(Manager *m, CallResult *c, bool removing) {
+static size_t plan_nic_by_mac(const Plan *p, const uint8_t mac[6]) {
+        for (size_t i = 0; i < p->n_nics; i++)
+                if (memcmp(p->nics[i].mac, mac, 6) == 0)
+                        return i;
+        return SIZE_MAX;
+}
+
+/* Writes the files of one NIC, all or none: 0, or the error of the file that failed. */
+static int write_nic_files(Manager *m, const PersistSet *set, size_t nic, const PersistFile **failed) {
+        char *old[4] = {};
+        size_t written[4], n = 0;
+        int r = 0;
+
+        for (size_t i = 0; i < set->n_files && r >= 0 && n < ELEMENTSOF(old); i++) {
+                const PersistFile *f = &set->files[i];
+                bool w;
+
+                if (f->nic != nic)
+                        continue;
+                r = persist_write(m->root, f, &old[n], &w);
+                if (r < 0)
+                        *failed = f;
+                else if (w)
+                        written[n++] = i;
+                else
+                        free(TAKE_PTR(old[n]));
+        }
+        for (size_t k = n; k-- > 0;) {
+                if (r < 0)
+                        (void) persist_restore(m->root, &set->files[written[k]], old[k]);
+                free(old[k]);
+        }
+        return r;
+}
+
+/* A NIC whose files cannot be written is rolled back like one whose netlink change failed, and
+ * the state keeps what it had before. */
+static void persist_nic_failed(Manager *m, CallResult *c, State *s, size_t i, const PersistFile *f,
+                               int r) {
+        size_t nic = plan_nic_by_mac(&c->plan, s->nics[i].mac);
+        const ManagedNic *old = state_find(&m->state, s->nics[i].mac);
+        char reason[200];
+
+        snprintf(reason, sizeof(reason), "writing %s failed: %s", f->path,
+                 r == -EEXIST ? "a file multinicd did not write is in the way" : strerror(-r));
+        log_link_warning_errno(s->nics[i].name, s->nics[i].mac, r, "%s", reason);
+        if (nic != SIZE_MAX && c->plan.nics[nic].outcome != NIC_FAILED) {
+                Executor x = { .nl = m->nl, .plan = &c->plan, .done = c->done,
+                               .n_done = c->plan.n_actions };
+
+                executor_rollback_nic(&x, nic, reason);
+        }
+        if (old)
+                s->nics[i] = *old;
+        else
+                s->nics[i].name[0] = 0; /* dropped below */
+}
+
+static void state_drop_unnamed(State *s) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < s->n_nics; i++)
+                if (s->nics[i].name[0])
+                        s->nics[k++] = s->nics[i];
+        s->n_nics = k;
+}
+
+static int persist_files(Manager *m, CallResult *c, State *s) {
+        PersistSet set = {};
+        const PersistFile *failed = NULL;
+        bool any_failed = false;
+        int r, q;
+
+        r = persist_render(m->backend, s, &m->config, &set);
+        for (size_t i = 0; r >= 0 && i < s->n_nics; i++) {
+                q = write_nic_files(m, &set, i, &failed);
+                if (q < 0) {
+                        persist_nic_failed(m, c, s, i, failed, q);
+                        any_failed = true;
+                }
+        }
+        if (r >= 0 && any_failed) {
+                state_drop_unnamed(s);
+                persist_set_done(&set);
+                r = persist_render(m->backend, s, &m->config, &set);
+        }
+        for (size_t i = 0; r >= 0 && i < set.n_files; i++) {
+                bool w;
+
+                if (set.files[i].nic != SIZE_MAX)
+                        continue;
+                q = persist_write(m->root, &set.files[i], NULL, &w);
+                if (q < 0)
+                        log_warning_errno(q, "Failed to write %s, ignoring: %m", set.files[i].path);
+        }
+        if (r >= 0 && (q = persist_remove_orphans(m->root, &set)) < 0)
+                log_warning_errno(q, "Failed to remove the files of released NICs, ignoring: %m");
+        persist_set_done(&set);
+        return r;
+}
+
+static int finish_call(Manager *m, CallResult *c, bool removing, bool persist) {
         const char *overall;
         State s = {};
         int r;
@@ -270,6 +374,15 @@ static int finish_call(Manager *m, CallResult *c, bool removing) {
         r = state_after(m, &c->plan, &s);
         if (r < 0)
                 return r;
+        /* Files follow the state: rewritten when it changed, or when they may be behind it. */
+        if (persist && (m->files_stale || !state_equal(&m->state, &s))) {
+                r = persist_files(m, c, &s);
+                if (r < 0) {
+                        state_done(&s);
+                        return r;
+                }
+        }
+        m->files_stale = !persist;
         if (m->state_unsaved || !state_equal(&m->state, &s)) {
                 r = state_save(m->root, &s);
                 if (r < 0)
@@ -309,7 +422,7 @@ int manager_apply(Manager *m, Spec *spec, CallResult *ret, Error *e) {
                 snprintf(m->last_error, sizeof(m->last_error), "%s", e->message);
                 return r;
         }
-        return finish_call(m, ret, false);
+        return finish_call(m, ret, false, spec->options.persist);
 }
 
 int manager_remove(Manager *m, const Spec *options, CallResult *ret, Error *e) {
@@ -328,5 +441,5 @@ int manager_remove(Manager *m, const Spec *options, CallResult *ret, Error *e) {
         snapshot_done(&before);
         if (r < 0)
                 return r;
-        return finish_call(m, ret, true);
+        return finish_call(m, ret, true, options->options.persist);
 }

@@ -31,6 +31,8 @@ typedef struct Manager {
         struct nl_sock *nl;
         State state;
         bool state_unsaved; /* the last save failed: retry even if nothing changed */
+        int backend;        /* PersistBackend */
+        bool files_stale;   /* the files may not match the state: rewrite at the next call */
         char instance_id[SPEC_INSTANCE_ID_MAX + 1];
         const char *overall; /* the State property */
         uint64_t last_apply_usec;
@@ -49,7 +51,7 @@ typedef struct CallResult {
 
 void call_result_done(CallResult *c);
 
-int manager_new(const char *root, const Config *config, Manager **ret);
+int manager_new(const char *root, const Config *config, int backend, Manager **ret);
 Manager *manager_free(Manager *m);
 
 int manager_plan(Manager *m, Spec *spec, Plan *ret, Error *e);

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "manager-bus.h"
 #include "manager.h"
+#include "persist.h"
 
 #define CONFIG_FILE "/etc/multinic/multinicd.conf"
 
@@ -15,6 +16,7 @@ typedef struct Options {
         const char *root;
         const char *config_file; /* NULL: <root>/etc/multinic/multinicd.conf if it exists */
         LogTarget log_target;
+        int persistence; /* PersistBackend, PERSIST_AUTO: from os-release */
         Config config;
 } Options;
 
@@ -29,6 +31,7 @@ static void help(void) {
                "     --priority-base=N       Rule priority of NIC id 0; id i uses N+i (1000)\n"
                "     --policy-routing=BOOL   Source-based policy routing (yes)\n"
                "     --sysctls=BOOL          Per-NIC arp_ignore, arp_announce, rp_filter (yes)\n"
+               "     --persistence=BACKEND   auto, netplan, networkmanager or none (auto)\n"
                "     --log-target=TARGET     auto, console or journal (auto)\n");
 }
 
@@ -53,9 +56,17 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *ret) {
 }
 
 /* One setting, from the command line or the configuration file. */
-static int config_set(Config *c, const char *key, const char *value) {
+static int config_set(Options *o, const char *key, const char *value) {
+        Config *c = &o->config;
         int b;
 
+        if (streq(key, "persistence") || streq(key, "Persistence")) {
+                b = persist_backend_from_string(value);
+                if (b == -EINVAL)
+                        return b;
+                o->persistence = b;
+                return 0;
+        }
         if (streq(key, "table-base") || streq(key, "TableBase"))
                 return parse_u32(value, 0xF0000000U, &c->table_base);
         if (streq(key, "priority-base") || streq(key, "RulePriorityBase"))
@@ -84,7 +95,7 @@ static char *strip(char *s) {
 }
 
 /* Key=Value lines; '#' and ';' start comments; a [Section] header is accepted and ignored. */
-static int config_load(const char *path, bool must_exist, Config *c) {
+static int config_load(const char *path, bool must_exist, Options *o) {
         _cleanup_(fclosep) FILE *f = fopen(path, "re");
         char line[512];
         unsigned n = 0;
@@ -105,7 +116,7 @@ static int config_load(const char *path, bool must_exist, Config *c) {
                         continue;
                 }
                 *eq = 0;
-                if (config_set(c, strip(s), strip(eq + 1)) < 0)
+                if (config_set(o, strip(s), strip(eq + 1)) < 0)
                         return log_error_errno(EINVAL, "%s:%u: invalid setting %s", path, n,
                                                strip(s));
         }
@@ -128,6 +139,7 @@ static int parse_argv(int argc, char *argv[], Options *o, Setting *settings, siz
                 { "priority-base", required_argument, NULL, ARG_SETTING },
                 { "policy-routing", required_argument, NULL, ARG_SETTING },
                 { "sysctls", required_argument, NULL, ARG_SETTING },
+                { "persistence", required_argument, NULL, ARG_SETTING },
                 {},
         };
         int c, idx, t;
@@ -169,7 +181,7 @@ static int options_load(int argc, char *argv[], Options *o) {
         _cleanup_(freep) char *path = NULL;
         int r;
 
-        *o = (Options) { .root = "/", .log_target = LOG_TARGET_AUTO };
+        *o = (Options) { .root = "/", .log_target = LOG_TARGET_AUTO, .persistence = PERSIST_AUTO };
         config_init(&o->config);
         r = parse_argv(argc, argv, o, settings, &n);
         if (r <= 0)
@@ -179,13 +191,12 @@ static int options_load(int argc, char *argv[], Options *o) {
         r = path_join_root(o->root, o->config_file ? "" : CONFIG_FILE, &path);
         if (r < 0)
                 return r;
-        r = config_load(o->config_file ? o->config_file : path, o->config_file != NULL,
-                        &o->config);
+        r = config_load(o->config_file ? o->config_file : path, o->config_file != NULL, o);
         if (r < 0)
                 return r;
         /* The command line wins over the file. */
         for (size_t i = 0; i < n; i++)
-                if (config_set(&o->config, settings[i].key, settings[i].value) < 0)
+                if (config_set(o, settings[i].key, settings[i].value) < 0)
                         return log_error_errno(EINVAL, "Invalid --%s: %s", settings[i].key,
                                                settings[i].value);
         return 1;
@@ -203,7 +214,7 @@ static int run(int argc, char *argv[]) {
         if (r <= 0)
                 return r;
 
-        r = manager_new(o.root, &o.config, &m);
+        r = manager_new(o.root, &o.config, o.persistence, &m);
         if (r < 0)
                 return r;
         r = sd_event_default(&m->event);
@@ -219,8 +230,9 @@ static int run(int argc, char *argv[]) {
         r = manager_bus_setup(m);
         if (r < 0)
                 return r;
-        log_info("Ready: root %s, tables from %u, rule priorities from %u", o.root,
-                 o.config.table_base, o.config.priority_base);
+        log_info("Ready: root %s, tables from %u, rule priorities from %u, persistence %s",
+                 o.root, o.config.table_base, o.config.priority_base,
+                 persist_backend_to_string(m->backend));
         (void) sd_notify(false, "READY=1\nSTATUS=Waiting for requests");
 
         r = sd_event_loop(m->event);

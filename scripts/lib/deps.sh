@@ -1,8 +1,10 @@
 # Debian packages that building, testing and the demo need; installed when missing.
+# gcc only recommends the C library headers, so they are named here.
 MULTINIC_DEPS=(
-        meson ninja-build pkg-config gcc
-        libsystemd-dev libnl-3-dev libnl-route-3-dev libudev-dev libcjson-dev libyaml-dev
-        dbus systemd iproute2 procps kmod python3 python3-pytest python3-yaml python3-dbus
+        meson ninja-build pkg-config gcc libc6-dev linux-libc-dev
+        libsystemd-dev libnl-3-dev libnl-route-3-dev libcjson-dev libyaml-dev uuid-dev
+        dbus systemd iproute2 procps util-linux python3 python3-pytest python3-dbus
+        netplan.io network-manager udev
 )
 
 deps_install() {
@@ -13,8 +15,7 @@ deps_install() {
                         missing+=("$p")
         done
         [ ${#missing[@]} -eq 0 ] && return 0
-        echo "installing: ${missing[*]}" >&2
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-                "${missing[@]}" >/dev/null
+        echo "Installing Debian packages: ${missing[*]}" >&2
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 }

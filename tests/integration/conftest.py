@@ -425,8 +425,9 @@ def make_root(path, os_release=DEBIAN_OS_RELEASE, product_uuid=PRODUCT_UUID, con
 class Daemon:
     """multinicd from one build, running in a node's namespace, and a client for it."""
 
-    def __init__(self, build, node, bus, root, args=()):
+    def __init__(self, build, node, bus, root, args=(), env=None):
         self.binary = Path(build) / "daemon" / "multinicd"
+        self.extra_env = dict(env or {})
         self.label = Path(build).name
         self.node, self.bus, self.root, self.args = node, bus, root, list(args)
         self.logs = []
@@ -438,7 +439,7 @@ class Daemon:
             pytest.fail(f"{self.binary} does not exist: run `ninja -C {self.binary.parent.parent}`")
         log = self.root.parent / f"multinicd-{len(self.logs)}.log"
         self.logs.append(log)
-        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address)
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address, **self.extra_env)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
         with open(log, "w") as f:
@@ -575,8 +576,8 @@ def node_context():
 
 
 @contextlib.contextmanager
-def daemon_context(item, build, node, bus, root, args=(), **root_files):
-    d = Daemon(build, node, bus, make_root(root, **root_files), args)
+def daemon_context(item, build, node, bus, root, args=(), env=None, **root_files):
+    d = Daemon(build, node, bus, make_root(root, **root_files), args, env)
     if item is not None:
         item.multinicd = getattr(item, "multinicd", []) + [d]
     try:
@@ -600,13 +601,13 @@ def daemon(request, build, node, bus, tmp_path):
 
 @pytest.fixture
 def start_daemon(request, build, node, bus, tmp_path):
-    """start_daemon(*args, os_release=..., product_uuid=..., config=...): multinicd with extra
-    arguments or other root files."""
+    """start_daemon(*args, env=..., os_release=..., product_uuid=..., config=...): multinicd
+    with extra arguments, environment or other root files."""
     with contextlib.ExitStack() as stack:
-        def start(*args, **root_files):
+        def start(*args, env=None, **root_files):
             root = tmp_path / f"root{len(getattr(request.node, 'multinicd', []))}"
             return stack.enter_context(daemon_context(request.node, build, node, bus, root, args,
-                                                      **root_files))
+                                                      env, **root_files))
         yield start
 
 

@@ -21,7 +21,8 @@ def test_primary_nic_is_refused_even_with_allow_up(node, daemon, options):
     error, message = daemon.apply_error(SPEC, options)
 
     assert error == "io.multinic.Agent1.Error.InterfaceInUse"
-    assert "eth0" in message or "interfaces[0]" in message, message
+    assert message.startswith("interfaces[0].macAddress: ")
+    assert "is eth0, the primary NIC" in message, message
     assert default_routes(node) == [("10.0.0.1", "eth0")]
     assert node.snapshot() == before
     assert daemon.files() == files
@@ -41,3 +42,19 @@ def test_persisted_files_never_add_a_default_route(node, daemon):
         assert not re.search(r"dhcp4:\s*(true|yes)", text), path
         if path.endswith(".nmconnection"):
             assert "never-default=true" in text, path
+
+
+def test_primary_nic_is_found_by_its_default_route_not_its_name(node, daemon):
+    """The NIC holding the default route is refused whatever it is called."""
+    node.nic("ens4", "fa:16:3e:00:00:01")
+    node.ip("addr", "add", "10.9.0.10/24", "dev", "ens4")
+    node.ip("link", "set", "ens4", "up")
+    node.ip("route", "replace", "default", "via", "10.9.0.1", "dev", "ens4")  # eth0 loses it
+    entry = dict(SPEC[0], macAddress="fa:16:3e:00:00:01")
+    before = node.snapshot()
+
+    error, message = daemon.apply_error([entry], {"allowUp": True})
+
+    assert error == "io.multinic.Agent1.Error.InterfaceInUse"
+    assert "is ens4, the primary NIC" in message, message
+    assert node.snapshot() == before

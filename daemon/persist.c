@@ -1,0 +1,402 @@
+/* Rendering and writing of the persistence files: netplan, NetworkManager keyfile plus systemd
+ * .link, and sysctl.d. Every file starts with PERSIST_MARKER; no other file is ever touched. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fnmatch.h>
+#include <sys/stat.h>
+#include <uuid/uuid.h>
+
+#include "fileio.h"
+#include "persist.h"
+#include "util.h"
+
+#define NETPLAN_DIR "/etc/netplan"
+#define KEYFILE_DIR "/etc/NetworkManager/system-connections"
+#define LINK_DIR "/etc/systemd/network"
+#define SYSCTL_DIR "/etc/sysctl.d"
+
+/* Where multinicd's files live and how they are named; used to find orphans too. */
+static const struct {
+        const char *dir, *glob;
+} persist_locations[] = {
+        { NETPLAN_DIR, "90-multinic-*.yaml" },
+        { KEYFILE_DIR, "multinic-*.nmconnection" },
+        { LINK_DIR, "10-multinic-*.link" },
+        { SYSCTL_DIR, "90-multinic.conf" },
+};
+
+const char *persist_backend_to_string(PersistBackend b) {
+        static const char *const table[_PERSIST_BACKEND_MAX] = {
+                [PERSIST_NONE] = "none",
+                [PERSIST_NETPLAN] = "netplan",
+                [PERSIST_NETWORKMANAGER] = "networkmanager",
+        };
+
+        return b >= 0 && b < _PERSIST_BACKEND_MAX ? table[b] : "auto";
+}
+
+int persist_backend_from_string(const char *s) {
+        if (streq(s, "auto"))
+                return PERSIST_AUTO;
+        for (int b = 0; b < _PERSIST_BACKEND_MAX; b++)
+                if (streq(s, persist_backend_to_string((PersistBackend) b)))
+                        return b;
+        return -EINVAL;
+}
+
+/* The value of KEY= in os-release text, unquoted, in buf. */
+static bool os_release_get(const char *text, const char *key, char *buf, size_t n) {
+        size_t klen = strlen(key);
+
+        for (const char *line = text; line && *line; line = strchr(line, '\n'), line += !!line) {
+                const char *v;
+                size_t len;
+
+                if (strncmp(line, key, klen) != 0 || line[klen] != '=')
+                        continue;
+                v = line + klen + 1;
+                len = strcspn(v, "\n");
+                if (len >= 2 && (v[0] == '"' || v[0] == '\'') && v[len - 1] == v[0]) {
+                        v++;
+                        len -= 2;
+                }
+                snprintf(buf, n, "%.*s", (int) len, v);
+                return true;
+        }
+        return false;
+}
+
+static bool word_in(const char *words, const char *const *set) {
+        char buf[256], *save = NULL;
+
+        snprintf(buf, sizeof(buf), "%s", words);
+        for (char *w = strtok_r(buf, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+                for (size_t i = 0; set[i]; i++)
+                        if (streq(w, set[i]))
+                                return true;
+        return false;
+}
+
+PersistBackend persist_backend_detect(const char *root) {
+        static const char *const netplan_ids[] = { "ubuntu", "debian", NULL };
+        static const char *const rhel_ids[] = { "rhel",  "centos", "rocky", "almalinux",
+                                                "fedora", "ol",    NULL };
+        _cleanup_(freep) char *path = NULL, *text = NULL, *netplan = NULL;
+        char ids[256] = "", like[200] = "";
+        struct stat st;
+
+        if (path_join_root(root, "/etc/os-release", &path) < 0 ||
+            read_file(path, 64 * 1024, &text, NULL) < 0)
+                return PERSIST_NONE;
+        os_release_get(text, "ID", ids, sizeof(ids));
+        if (os_release_get(text, "ID_LIKE", like, sizeof(like)))
+                snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), " %s", like);
+
+        if (word_in(ids, rhel_ids))
+                return PERSIST_NETWORKMANAGER;
+        if (!word_in(ids, netplan_ids) || path_join_root(root, NETPLAN_DIR, &netplan) < 0)
+                return PERSIST_NONE;
+        /* Debian uses netplan only where it is set up (cloud images); else ifupdown. */
+        return stat(netplan, &st) == 0 && S_ISDIR(st.st_mode) ? PERSIST_NETPLAN : PERSIST_NONE;
+}
+
+void persist_set_done(PersistSet *set) {
+        for (size_t i = 0; i < set->n_files; i++)
+                free(set->files[i].content);
+        free(set->files);
+        *set = (PersistSet) {};
+}
+
+typedef struct Strings {
+        char mac[MAC_STRLEN];
+        char addr[INET_ADDRSTRLEN];
+        char net[INET_ADDRSTRLEN];
+} Strings;
+
+static void strings_init(Strings *s, const ManagedNic *m) {
+        mac_format(m->mac, s->mac);
+        inet_ntop(AF_INET, &m->address.local, s->addr, sizeof(s->addr));
+        inet_ntop(AF_INET, &m->route.dst, s->net, sizeof(s->net));
+        if (!m->has_route) {
+                struct in_addr n = { .s_addr = m->address.local.s_addr &
+                                               htonl(prefix_to_mask(m->address.prefixlen)) };
+                inet_ntop(AF_INET, &n, s->net, sizeof(s->net));
+        }
+}
+
+/* Closes the stream and hands its text over; -ENOMEM if anything failed to fit. */
+static int stream_finish(FILE *f, char **buf, char **ret) {
+        bool failed = ferror(f);
+
+        if (fclose(f) != 0 || failed) {
+                free(*buf);
+                return -ENOMEM;
+        }
+        *ret = *buf;
+        return 0;
+}
+
+/* MACs are quoted so that no YAML loader reads them as numbers (base 60 in YAML 1.1). */
+int render_netplan(const ManagedNic *m, char **ret) {
+        char *buf = NULL;
+        size_t len;
+        FILE *f = open_memstream(&buf, &len);
+        Strings s;
+
+        if (!f)
+                return -ENOMEM;
+        strings_init(&s, m);
+        fprintf(f, "%s\nnetwork:\n  version: 2\n  ethernets:\n    %s:\n", PERSIST_MARKER, m->name);
+        fprintf(f, "      match:\n        macaddress: \"%s\"\n      set-name: %s\n", s.mac, m->name);
+        if (m->mtu > 0)
+                fprintf(f, "      mtu: %u\n", m->mtu);
+        fprintf(f, "      dhcp4: false\n      dhcp6: false\n");
+        fprintf(f, "      addresses:\n        - \"%s/%u\"\n", s.addr, m->address.prefixlen);
+        if (m->has_route)
+                fprintf(f, "      routes:\n        - to: \"%s/%u\"\n          from: \"%s\"\n"
+                           "          scope: link\n          table: %u\n",
+                        s.net, m->route.dst_len, s.addr, m->route.table);
+        if (m->has_rule)
+                fprintf(f, "      routing-policy:\n        - from: \"%s\"\n          table: %u\n"
+                           "          priority: %u\n",
+                        s.addr, m->rule.table, m->rule.priority);
+        return stream_finish(f, &buf, ret);
+}
+
+void keyfile_uuid(const uint8_t mac[6], char ret[37]) {
+        /* A fixed namespace of multinic's own: the same MAC always gets the same profile UUID. */
+        static const uuid_t ns = { 0x6d, 0x75, 0x6c, 0x74, 0x69, 0x6e, 0x40, 0x69,
+                                   0x83, 0x63, 0x2e, 0x69, 0x6f, 0x2f, 0x6e, 0x6d };
+        char name[MAC_STRLEN];
+        uuid_t u;
+
+        mac_format(mac, name);
+        uuid_generate_sha1(u, ns, name, strlen(name));
+        uuid_unparse_lower(u, ret);
+}
+
+/* route-table puts NetworkManager's prefix route in the NIC's table rather than main, which is
+ * what noprefixroute plus the table route do at runtime. */
+int render_keyfile(const ManagedNic *m, char **ret) {
+        char *buf = NULL, uuid[37];
+        size_t len;
+        FILE *f = open_memstream(&buf, &len);
+        Strings s;
+
+        if (!f)
+                return -ENOMEM;
+        strings_init(&s, m);
+        keyfile_uuid(m->mac, uuid);
+        fprintf(f, "%s\n[connection]\nid=multinic-%s\nuuid=%s\ntype=ethernet\n"
+                   "interface-name=%s\nautoconnect=true\n\n", PERSIST_MARKER, m->name, uuid,
+                m->name);
+        fprintf(f, "[ethernet]\nmac-address=%s\n", s.mac);
+        if (m->mtu > 0)
+                fprintf(f, "mtu=%u\n", m->mtu);
+        fprintf(f, "\n[ipv4]\nmethod=manual\naddress1=%s/%u\nnever-default=true\n", s.addr,
+                m->address.prefixlen);
+        if (m->has_route)
+                fprintf(f, "route-table=%u\nroute-metric=0\nroute1=%s/%u\n"
+                           "route1_options=scope=253,src=%s,table=%u\n",
+                        m->route.table, s.net, m->route.dst_len, s.addr, m->route.table);
+        if (m->has_rule)
+                fprintf(f, "routing-rule1=priority %u from %s table %u\n", m->rule.priority,
+                        s.addr, m->rule.table);
+        fprintf(f, "\n[ipv6]\nmethod=disabled\n");
+        return stream_finish(f, &buf, ret);
+}
+
+/* Type=ether keeps VLANs, bridges and bonds that share the MAC from matching. */
+int render_link(const ManagedNic *m, char **ret) {
+        char *buf = NULL;
+        size_t len;
+        FILE *f = open_memstream(&buf, &len);
+        Strings s;
+
+        if (!f)
+                return -ENOMEM;
+        strings_init(&s, m);
+        fprintf(f, "%s\n[Match]\nMACAddress=%s\nType=ether\n\n[Link]\nName=%s\n", PERSIST_MARKER,
+                s.mac, m->name);
+        if (m->mtu > 0)
+                fprintf(f, "MTUBytes=%u\n", m->mtu);
+        return stream_finish(f, &buf, ret);
+}
+
+int render_sysctl(const State *state, const Config *config, char **ret) {
+        static const char *const keys[_DEVCONF_MAX] = { "arp_ignore", "arp_announce",
+                                                        "rp_filter" };
+        char *buf = NULL;
+        size_t len;
+        FILE *f = open_memstream(&buf, &len);
+
+        if (!f)
+                return -ENOMEM;
+        fprintf(f, "%s\n", PERSIST_MARKER);
+        for (size_t i = 0; i < state->n_nics; i++)
+                for (size_t k = 0; k < _DEVCONF_MAX; k++)
+                        /* The slash form, since an interface name may hold a dot. */
+                        fprintf(f, "net/ipv4/conf/%s/%s = %d\n", state->nics[i].name, keys[k],
+                                config->devconf[k]);
+        return stream_finish(f, &buf, ret);
+}
+
+static int set_add(PersistSet *set, size_t nic, mode_t mode, char *content, const char *dir,
+                   const char *prefix, const char *name, const char *suffix) {
+        PersistFile *n = realloc(set->files, (set->n_files + 1) * sizeof(*n));
+
+        if (!n) {
+                free(content);
+                return -ENOMEM;
+        }
+        set->files = n;
+        n = &n[set->n_files++];
+        *n = (PersistFile) { .content = content, .mode = mode, .nic = nic };
+        snprintf(n->path, sizeof(n->path), "%s/%s%s%s", dir, prefix, name, suffix);
+        return 0;
+}
+
+static int render_nic(PersistBackend b, const ManagedNic *m, size_t nic, PersistSet *set) {
+        char *text = NULL;
+        int r;
+
+        if (b == PERSIST_NETPLAN) {
+                r = render_netplan(m, &text);
+                return r < 0 ? r : set_add(set, nic, 0600, text, NETPLAN_DIR, "90-multinic-",
+                                           m->name, ".yaml");
+        }
+        r = render_keyfile(m, &text);
+        if (r >= 0)
+                r = set_add(set, nic, 0600, text, KEYFILE_DIR, "multinic-", m->name,
+                            ".nmconnection");
+        if (r >= 0)
+                r = render_link(m, &text);
+        if (r >= 0)
+                r = set_add(set, nic, 0644, text, LINK_DIR, "10-multinic-", m->name, ".link");
+        return r;
+}
+
+int persist_render(PersistBackend b, const State *state, const Config *config, PersistSet *ret) {
+        PersistSet set = {};
+        char *text;
+        int r = 0;
+
+        if (b != PERSIST_NONE)
+                for (size_t i = 0; r >= 0 && i < state->n_nics; i++)
+                        r = render_nic(b, &state->nics[i], i, &set);
+        if (r >= 0 && b != PERSIST_NONE && config->sysctls && state->n_nics > 0) {
+                r = render_sysctl(state, config, &text);
+                if (r >= 0)
+                        r = set_add(&set, SIZE_MAX, 0644, text, SYSCTL_DIR, "", "90-multinic",
+                                    ".conf");
+        }
+        if (r < 0) {
+                persist_set_done(&set);
+                return r;
+        }
+        *ret = set;
+        return 0;
+}
+
+static bool has_marker(const char *text) {
+        size_t n = strlen(PERSIST_MARKER);
+
+        return strncmp(text, PERSIST_MARKER, n) == 0 && (text[n] == '\n' || text[n] == 0);
+}
+
+int persist_write(const char *root, const PersistFile *f, char **ret_old, bool *ret_written) {
+        _cleanup_(freep) char *path = NULL, *dir = NULL, *old = NULL;
+        struct stat st;
+        int r;
+
+        *ret_written = false;
+        r = path_join_root(root, f->path, &path);
+        if (r < 0)
+                return r;
+        r = read_file(path, 1 << 20, &old, NULL);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (old && !has_marker(old))
+                return -EEXIST;
+        /* Same content and mode: leave the file, and its mtime, alone. */
+        if (old && streq(old, f->content) && stat(path, &st) == 0 &&
+            (st.st_mode & 07777) == f->mode)
+                goto done;
+
+        dir = strndup(path, (size_t) (strrchr(path, '/') - path));
+        if (!dir)
+                return -ENOMEM;
+        r = mkdir_parents(dir, 0755);
+        if (r < 0)
+                return r;
+        r = write_file_atomic(path, f->content, strlen(f->content), f->mode);
+        if (r < 0)
+                return r;
+        *ret_written = true;
+done:
+        if (ret_old)
+                *ret_old = TAKE_PTR(old);
+        return 0;
+}
+
+int persist_restore(const char *root, const PersistFile *f, const char *old) {
+        _cleanup_(freep) char *path = NULL;
+        int r;
+
+        r = path_join_root(root, f->path, &path);
+        if (r < 0)
+                return r;
+        if (old)
+                return write_file_atomic(path, old, strlen(old), f->mode);
+        return unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
+}
+
+static bool set_has(const PersistSet *set, const char *path) {
+        for (size_t i = 0; i < set->n_files; i++)
+                if (streq(set->files[i].path, path))
+                        return true;
+        return false;
+}
+
+static int remove_orphans_in(const char *root, const char *dir, const char *glob,
+                             const PersistSet *set) {
+        _cleanup_(freep) char *full = NULL;
+        DIR *d;
+        struct dirent *de;
+        int n = 0;
+
+        if (path_join_root(root, dir, &full) < 0)
+                return -ENOMEM;
+        d = opendir(full);
+        if (!d)
+                return errno == ENOENT ? 0 : negative_errno();
+        while ((de = readdir(d))) {
+                _cleanup_(freep) char *path = NULL, *text = NULL;
+                char rel[sizeof(((PersistFile *) NULL)->path)];
+
+                if (fnmatch(glob, de->d_name, 0) != 0 ||
+                    (size_t) snprintf(rel, sizeof(rel), "%s/%s", dir, de->d_name) >= sizeof(rel))
+                        continue;
+                if (set_has(set, rel) || asprintf(&path, "%s/%s", full, de->d_name) < 0)
+                        continue;
+                if (read_file(path, 1 << 20, &text, NULL) < 0 || !has_marker(text))
+                        continue; /* not ours: never touched */
+                if (unlink(path) == 0)
+                        n++;
+        }
+        closedir(d);
+        return n;
+}
+
+int persist_remove_orphans(const char *root, const PersistSet *set) {
+        int n = 0, r;
+
+        for (size_t i = 0; i < ELEMENTSOF(persist_locations); i++) {
+                r = remove_orphans_in(root, persist_locations[i].dir, persist_locations[i].glob,
+                                      set);
+                if (r < 0)
+                        return r;
+                n += r;
+        }
+        return n;
+}
