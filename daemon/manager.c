@@ -273,7 +273,8 @@ static size_t plan_nic_by_mac(const Plan *p, const uint8_t mac[6]) {
 }
 
 /* Writes the files of one NIC, all or none: 0, or the error of the file that failed. */
-static int write_nic_files(Manager *m, const PersistSet *set, size_t nic, const PersistFile **failed) {
+static int write_nic_files(Manager *m, const PersistSet *set, size_t nic,
+                           const PersistFile **failed) {
         char *old[4] = {};
         size_t written[4], n = 0;
         int r = 0;
