@@ -108,7 +108,9 @@ int cidr_parse(const char *s, struct in_addr *ret_network, uint8_t *ret_prefixle
         buf[n] = 0;
         if (ipv4_parse(buf, ret_network) < 0)
                 return -EINVAL;
-        if (!isdigit((unsigned char) slash[1]) || strlen(slash + 1) > 2)
+        /* One spelling only: "/8", not "/08" or "/+8". */
+        if (!isdigit((unsigned char) slash[1]) || strlen(slash + 1) > 2 ||
+            (slash[1] == '0' && slash[2] != 0))
                 return -EINVAL;
         plen = strtoul(slash + 1, &end, 10);
         if (*end || plen < 1 || plen > 32)
@@ -213,10 +215,14 @@ int spec_interface_set_uint(SpecInterface *iface, size_t idx, const char *key, u
         } else if (streq(key, "mtu")) {
                 /* The upper end is the device's own maximum, checked against the kernel per NIC,
                  * so that one NIC's too-large MTU does not hold back the others. */
-                if (value < SPEC_MTU_MIN || value > UINT32_MAX)
+                if (value < SPEC_MTU_MIN)
                         return error_set(e, ERROR_KIND_INVALID_SPEC, -ERANGE,
                                          "interfaces[%zu].mtu: %" PRIu64 " is below the minimum %d",
                                          idx, value, SPEC_MTU_MIN);
+                if (value > UINT32_MAX)
+                        return error_set(e, ERROR_KIND_INVALID_SPEC, -ERANGE,
+                                         "interfaces[%zu].mtu: %" PRIu64 " is not a 32-bit number",
+                                         idx, value);
                 iface->mtu = (uint32_t) value;
                 iface->fields_set |= SPEC_FIELD_MTU;
         } else

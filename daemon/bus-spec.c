@@ -31,8 +31,17 @@ static int read_value(sd_bus_message *m, char type, const char *path, const char
 }
 
 /* One dictionary: interfaces[idx] when iface is set, else the options. */
+static bool key_seen(const char *const *seen, size_t n, const char *key) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(seen[i], key))
+                        return true;
+        return false;
+}
+
 static int read_dict(sd_bus_message *m, const char *path, SpecInterface *iface, size_t idx,
                      SpecOptions *o, Error *e) {
+        const char *seen[8]; /* every known key at most once, so never more than this */
+        size_t n_seen = 0;
         int r;
 
         while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
@@ -46,6 +55,10 @@ static int read_dict(sd_bus_message *m, const char *path, SpecInterface *iface, 
                 if (!want)
                         return error_set(e, ERROR_KIND_INVALID_SPEC, -EINVAL,
                                          "%s.%s: unknown key", path, key);
+                if (key_seen(seen, n_seen, key) || n_seen >= ELEMENTSOF(seen))
+                        return error_set(e, ERROR_KIND_INVALID_SPEC, -EINVAL,
+                                         "%s.%s: given more than once", path, key);
+                seen[n_seen++] = key;
                 r = sd_bus_message_peek_type(m, &type, &contents);
                 if (r < 0)
                         return r;

@@ -31,18 +31,20 @@ static int executor_sync(Executor *x) {
         return 0;
 }
 
-static int rename_link(struct nl_sock *nl, int ifindex, const char *name) {
+static int rename_link(struct nl_sock *nl, int ifindex, const char *from, const char *to) {
         int r, q;
 
-        r = netlink_link_rename(nl, ifindex, name);
+        r = netlink_link_rename(nl, ifindex, to);
         if (r != -EBUSY)
                 return r;
-        /* Most drivers refuse to rename a running link: take it down for the rename only. */
+        /* Kernels before 6.4 refuse to rename a running link: down for the rename only. */
         r = netlink_link_set_up(nl, ifindex, false);
         if (r < 0)
                 return r;
-        r = netlink_link_rename(nl, ifindex, name);
+        r = netlink_link_rename(nl, ifindex, to);
         q = netlink_link_set_up(nl, ifindex, true);
+        if (r >= 0 && q < 0)
+                (void) netlink_link_rename(nl, ifindex, from); /* all or nothing */
         return r < 0 ? r : q;
 }
 
@@ -62,7 +64,8 @@ static int tolerate_absent(int r) {
 static int action_run(struct nl_sock *nl, const Action *a, bool undo) {
         switch (a->type) {
         case ACTION_RENAME:
-                return rename_link(nl, a->ifindex, undo ? a->rename.from : a->rename.to);
+                return undo ? rename_link(nl, a->ifindex, a->rename.to, a->rename.from)
+                            : rename_link(nl, a->ifindex, a->rename.from, a->rename.to);
         case ACTION_DEL_ALTNAME:
                 return undo ? netlink_link_add_altname(nl, a->ifindex, a->altname)
                             : tolerate_absent(netlink_link_del_altname(nl, a->ifindex, a->altname));
@@ -105,15 +108,43 @@ static void nic_message_append(NicPlan *n, const char *fmt, ...) {
         va_end(ap);
 }
 
+static void rollback_nic(Executor *x, size_t nic, size_t upto);
+
+/* The NIC, other than nic, whose rename in this call took name. */
+static size_t name_taker(const Executor *x, size_t nic, const char *name) {
+        for (size_t k = 0; k < x->n_done; k++) {
+                const Action *a = &x->plan->actions[k];
+
+                if (x->done[k] && a->nic != nic && a->type == ACTION_RENAME &&
+                    streq(a->rename.to, name))
+                        return a->nic;
+        }
+        return SIZE_MAX;
+}
+
 static void undo_action(Executor *x, size_t k) {
         const Action *a = &x->plan->actions[k];
         NicPlan *n = &x->plan->nics[a->nic];
         char what[160];
+        size_t other;
         int r;
 
+        x->done[k] = false;
         r = action_run(x->nl, a, true);
         x->n_writes++;
-        x->done[k] = false;
+        /* NICs that swapped names go back together: the one that took this NIC's old name
+         * gives it back first. */
+        if (r == -EEXIST && a->type == ACTION_RENAME &&
+            (other = name_taker(x, a->nic, a->rename.from)) != SIZE_MAX) {
+                NicPlan *o = &x->plan->nics[other];
+
+                o->outcome = NIC_FAILED;
+                snprintf(o->message, sizeof(o->message),
+                         "rolled back together with %s, which failed", n->name);
+                rollback_nic(x, other, x->n_done);
+                r = action_run(x->nl, a, true);
+                x->n_writes++;
+        }
         if (r < 0) {
                 action_describe(a, what, sizeof(what));
                 nic_message_append(n, "; undoing '%s' failed: %s", what, strerror(-r));

@@ -27,6 +27,8 @@ static int reply_error(sd_bus_error *ret_error, const Error *e, int r) {
         return sd_bus_error_set(ret_error, name, e->message);
 }
 
+/* Root may change the host. The decision uses what the bus daemon vouches for, never what
+ * /proc says about a PID that may have been reused; the uid and PID are for the log only. */
 static int caller_check(sd_bus_message *m, const char *method, uint32_t *ret_uid,
                         uint32_t *ret_pid, sd_bus_error *ret_error) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
@@ -35,16 +37,20 @@ static int caller_check(sd_bus_message *m, const char *method, uint32_t *ret_uid
         int r;
 
         r = sd_bus_query_sender_creds(
-                m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID | SD_BUS_CREDS_AUGMENT, &creds);
+                m, SD_BUS_CREDS_UID | SD_BUS_CREDS_PID | SD_BUS_CREDS_AUGMENT, &creds);
         if (r < 0)
                 return r;
-        (void) sd_bus_creds_get_euid(creds, &uid);
+        (void) sd_bus_creds_get_uid(creds, &uid);
         (void) sd_bus_creds_get_pid(creds, &pid);
         *ret_uid = (uint32_t) uid;
         *ret_pid = (uint32_t) pid;
+
+        r = sd_bus_query_sender_privilege(m, -1);
+        if (r < 0)
+                return r;
         /* TODO: ask polkit for io.multinic.agent1.apply/remove (the polkit integration comes
          * with the host packaging); until then only root may change the host. */
-        if (uid != 0) {
+        if (r == 0) {
                 log_call(method, *ret_uid, *ret_pid, "denied");
                 return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
                                          "%s needs root (uid 0); caller has uid %u", method,
@@ -240,6 +246,27 @@ static int append_change(sd_bus_message *r, const Plan *p, const Action *a) {
         return k;
 }
 
+/* A NIC that Apply would fail without changing it: Plan says so, so that an empty answer
+ * really means Apply would neither change nor fail anything. */
+static int append_failure(sd_bus_message *r, const NicPlan *n) {
+        char mac[MAC_STRLEN];
+        int k;
+
+        mac_format(n->mac, mac);
+        k = sd_bus_message_open_container(r, 'a', "{sv}");
+        if (k >= 0)
+                k = append_sv(r, "macAddress", "s", mac);
+        if (k >= 0)
+                k = append_sv(r, "name", "s", n->name);
+        if (k >= 0)
+                k = append_sv(r, "action", "s", "fail");
+        if (k >= 0)
+                k = append_sv(r, "detail", "s", n->message);
+        if (k >= 0)
+                k = sd_bus_message_close_container(r);
+        return k;
+}
+
 static int method_plan(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(spec_donep) Spec spec;
@@ -260,6 +287,9 @@ static int method_plan(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
                 r = sd_bus_message_open_container(reply, 'a', "a{sv}");
         for (size_t i = 0; r >= 0 && i < p.n_actions; i++)
                 r = append_change(reply, &p, &p.actions[i]);
+        for (size_t i = 0; r >= 0 && i < p.n_nics; i++)
+                if (p.nics[i].outcome == NIC_FAILED)
+                        r = append_failure(reply, &p.nics[i]);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         plan_done(&p);

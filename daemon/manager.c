@@ -77,7 +77,7 @@ static int status_from_state(Manager *m) {
 }
 
 int manager_new(const char *root, const Config *config, int backend, Manager **ret) {
-        _cleanup_(freep) Manager *m = calloc(1, sizeof(Manager));
+        _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
         int r;
 
         if (!m)
@@ -93,8 +93,18 @@ int manager_new(const char *root, const Config *config, int backend, Manager **r
         if (r < 0)
                 return log_error_errno(r, "Failed to open rtnetlink: %m");
         r = state_load(m->root, &m->state);
-        if (r < 0)
-                log_warning_errno(r, "Failed to load the managed state, starting empty: %m");
+        if (r == -EBADMSG) {
+                _cleanup_(freep) char *aside = NULL;
+
+                /* Not silently: the NICs it named now count as not managed, hence in use. */
+                r = state_set_aside(m->root, &aside);
+                log_error_errno(r < 0 ? r : EBADMSG,
+                                "The managed state file is not valid; %s%s. Starting with no "
+                                "managed NICs: Apply will treat the NICs it named as in use.",
+                                aside ? "moved it to " : "could not move it aside: %m",
+                                aside ? aside : "");
+        } else if (r < 0)
+                return log_error_errno(r, "Failed to read the managed state: %m");
         if (m->state.n_nics > 0)
                 m->overall = "Configured";
         read_instance_id(m);

@@ -53,6 +53,7 @@ void call_result_done(CallResult *c);
 
 int manager_new(const char *root, const Config *config, int backend, Manager **ret);
 Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
 int manager_plan(Manager *m, Spec *spec, Plan *ret, Error *e);
 int manager_apply(Manager *m, Spec *spec, CallResult *ret, Error *e);

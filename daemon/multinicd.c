@@ -43,13 +43,13 @@ static int parse_bool(const char *s) {
         return -EINVAL;
 }
 
-static int parse_u32(const char *s, uint32_t max, uint32_t *ret) {
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *ret) {
         char *end;
         unsigned long v;
 
         errno = 0;
         v = strtoul(s, &end, 10);
-        if (errno || end == s || *end || v > max || s[0] == '-')
+        if (errno || end == s || *end || v < min || v > max || s[0] == '-')
                 return -EINVAL;
         *ret = (uint32_t) v;
         return 0;
@@ -58,6 +58,7 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *ret) {
 /* One setting, from the command line or the configuration file. */
 static int config_set(Options *o, const char *key, const char *value) {
         Config *c = &o->config;
+        bool *flag;
         int b;
 
         if (streq(key, "persistence") || streq(key, "Persistence")) {
@@ -67,19 +68,22 @@ static int config_set(Options *o, const char *key, const char *value) {
                 o->persistence = b;
                 return 0;
         }
+        /* Table 0 is no table; rule priority 0 is the local table's rule, and every NIC's
+         * rule must come before the main table's at 32766. */
         if (streq(key, "table-base") || streq(key, "TableBase"))
-                return parse_u32(value, 0xF0000000U, &c->table_base);
+                return parse_u32(value, 1, 0xF0000000U, &c->table_base);
         if (streq(key, "priority-base") || streq(key, "RulePriorityBase"))
-                return parse_u32(value, 32000 - SPEC_ID_MAX, &c->priority_base);
+                return parse_u32(value, 1, 32765 - SPEC_ID_MAX, &c->priority_base);
+        if (streq(key, "policy-routing") || streq(key, "PolicyRouting"))
+                flag = &c->policy_routing;
+        else if (streq(key, "sysctls") || streq(key, "Sysctls"))
+                flag = &c->sysctls;
+        else
+                return -ENOENT;
         b = parse_bool(value);
         if (b < 0)
                 return b;
-        if (streq(key, "policy-routing") || streq(key, "PolicyRouting"))
-                c->policy_routing = b;
-        else if (streq(key, "sysctls") || streq(key, "Sysctls"))
-                c->sysctls = b;
-        else
-                return -ENOENT;
+        *flag = b;
         return 0;
 }
 
@@ -99,15 +103,20 @@ static int config_load(const char *path, bool must_exist, Options *o) {
         _cleanup_(fclosep) FILE *f = fopen(path, "re");
         char line[512];
         unsigned n = 0;
+        int r;
 
         if (!f)
                 return errno == ENOENT && !must_exist
                                ? 0
                                : log_error_errno(errno, "Cannot read %s: %m", path);
         while (fgets(line, sizeof(line), f)) {
-                char *s = strip(line), *eq;
+                char *s, *eq;
 
                 n++;
+                if (!strchr(line, '\n') && !feof(f))
+                        return log_error_errno(E2BIG, "%s:%u: line longer than %zu bytes", path, n,
+                                               sizeof(line) - 2);
+                s = strip(line);
                 if (!*s || *s == '#' || *s == ';' || *s == '[')
                         continue;
                 eq = strchr(s, '=');
@@ -116,12 +125,18 @@ static int config_load(const char *path, bool must_exist, Options *o) {
                         continue;
                 }
                 *eq = 0;
-                if (config_set(o, strip(s), strip(eq + 1)) < 0)
-                        return log_error_errno(EINVAL, "%s:%u: invalid setting %s", path, n,
+                r = config_set(o, strip(s), strip(eq + 1));
+                if (r == -ENOENT)
+                        return log_error_errno(EINVAL, "%s:%u: unknown setting %s", path, n,
                                                strip(s));
+                if (r < 0)
+                        return log_error_errno(EINVAL, "%s:%u: invalid setting %s: '%s'", path, n,
+                                               strip(s), strip(eq + 1));
         }
         return 0;
 }
+
+#define SETTINGS_MAX 16
 
 typedef struct Setting {
         const char *key, *value;
@@ -165,6 +180,8 @@ static int parse_argv(int argc, char *argv[], Options *o, Setting *settings, siz
                         o->log_target = (LogTarget) t;
                         break;
                 case ARG_SETTING:
+                        if (*n_settings >= SETTINGS_MAX)
+                                return log_error_errno(E2BIG, "Too many settings on the command line");
                         settings[(*n_settings)++] = (Setting) { options[idx].name, optarg };
                         break;
                 default:
@@ -176,7 +193,7 @@ static int parse_argv(int argc, char *argv[], Options *o, Setting *settings, siz
 }
 
 static int options_load(int argc, char *argv[], Options *o) {
-        Setting settings[16];
+        Setting settings[SETTINGS_MAX];
         size_t n = 0;
         _cleanup_(freep) char *path = NULL;
         int r;
@@ -202,7 +219,6 @@ static int options_load(int argc, char *argv[], Options *o) {
         return 1;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
 static int run(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;

@@ -65,6 +65,12 @@ void netlink_closep(struct nl_sock **sk) {
         *sk = NULL;
 }
 
+/* Callbacks fill the snapshot and remember the first error, so that a snapshot is whole or none. */
+typedef struct SnapshotContext {
+        Snapshot s;
+        int error;
+} SnapshotContext;
+
 static int array_grow(void **array, size_t *n, size_t size) {
         void *p = realloc(*array, (*n + 1) * size);
 
@@ -123,7 +129,8 @@ static uint32_t attr_u32(struct nlattr *a) {
 }
 
 static int link_parse_cb(struct nl_msg *msg, void *userdata) {
-        Snapshot *s = userdata;
+        SnapshotContext *ctx = userdata;
+        Snapshot *s = &ctx->s;
         struct nlmsghdr *nlh = nlmsg_hdr(msg);
         struct ifinfomsg *ifi = nlmsg_data(nlh);
         struct nlattr *tb[IFLA_MAX + 1];
@@ -133,8 +140,10 @@ static int link_parse_cb(struct nl_msg *msg, void *userdata) {
                 return NL_SKIP;
         if (nlmsg_parse(nlh, sizeof(*ifi), tb, IFLA_MAX, NULL) < 0)
                 return NL_SKIP;
-        if (array_grow((void **) &s->links, &s->n_links, sizeof(*l)) < 0)
-                return NL_STOP;
+        if (array_grow((void **) &s->links, &s->n_links, sizeof(*l)) < 0) {
+                ctx->error = -ENOMEM;
+                return NL_SKIP; /* the rest of the dump is still read, then thrown away */
+        }
         l = &s->links[s->n_links - 1];
         l->ifindex = ifi->ifi_index;
         l->flags = ifi->ifi_flags;
@@ -162,14 +171,14 @@ static int link_parse_cb(struct nl_msg *msg, void *userdata) {
 }
 
 /* libnl 3.7 exposes neither IFLA_MIN_MTU/IFLA_MAX_MTU nor altnames, so links are parsed here. */
-static int snapshot_links(struct nl_sock *sk, Snapshot *s) {
+static int snapshot_links(struct nl_sock *sk, SnapshotContext *ctx) {
         struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
         int r;
 
         r = nl_send_simple(sk, RTM_GETLINK, NLM_F_DUMP, &ifi, sizeof(ifi));
         if (r < 0)
                 return netlink_errno(r);
-        nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, link_parse_cb, s);
+        nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, link_parse_cb, ctx);
         r = nl_recvmsgs_default(sk);
         nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_DEFAULT, NULL, NULL);
         return r < 0 ? netlink_errno(r) : 0;
@@ -185,13 +194,16 @@ static struct in_addr nl_addr_to_in(struct nl_addr *a) {
 
 static void addr_add_cb(struct nl_object *obj, void *userdata) {
         struct rtnl_addr *a = (struct rtnl_addr *) obj;
-        Snapshot *s = userdata;
+        SnapshotContext *ctx = userdata;
+        Snapshot *s = &ctx->s;
         AddrInfo *ai;
 
         if (rtnl_addr_get_family(a) != AF_INET)
                 return;
-        if (array_grow((void **) &s->addrs, &s->n_addrs, sizeof(*ai)) < 0)
+        if (array_grow((void **) &s->addrs, &s->n_addrs, sizeof(*ai)) < 0) {
+                ctx->error = -ENOMEM;
                 return;
+        }
         ai = &s->addrs[s->n_addrs - 1];
         ai->ifindex = rtnl_addr_get_ifindex(a);
         ai->local = nl_addr_to_in(rtnl_addr_get_local(a));
@@ -199,11 +211,14 @@ static void addr_add_cb(struct nl_object *obj, void *userdata) {
         ai->flags = rtnl_addr_get_flags(a);
 }
 
-static void route_add_one(Snapshot *s, struct rtnl_route *rt, struct rtnl_nexthop *nh) {
+static void route_add_one(SnapshotContext *ctx, struct rtnl_route *rt, struct rtnl_nexthop *nh) {
+        Snapshot *s = &ctx->s;
         RouteInfo *ri;
 
-        if (array_grow((void **) &s->routes, &s->n_routes, sizeof(*ri)) < 0)
+        if (array_grow((void **) &s->routes, &s->n_routes, sizeof(*ri)) < 0) {
+                ctx->error = -ENOMEM;
                 return;
+        }
         ri = &s->routes[s->n_routes - 1];
         ri->table = rtnl_route_get_table(rt);
         ri->dst = nl_addr_to_in(rtnl_route_get_dst(rt));
@@ -216,6 +231,9 @@ static void route_add_one(Snapshot *s, struct rtnl_route *rt, struct rtnl_nextho
         if (nh) {
                 ri->oif = rtnl_route_nh_get_ifindex(nh);
                 ri->gateway = nl_addr_to_in(rtnl_route_nh_get_gateway(nh));
+                /* Only what a route is added with; the kernel's state flags (dead, linkdown)
+                 * are its own. */
+                ri->nh_flags = rtnl_route_nh_get_flags(nh) & RTNH_F_ONLINK;
         }
 }
 
@@ -232,12 +250,15 @@ static void route_add_cb(struct nl_object *obj, void *userdata) {
 
 static void rule_add_cb(struct nl_object *obj, void *userdata) {
         struct rtnl_rule *rule = (struct rtnl_rule *) obj;
-        Snapshot *s = userdata;
+        SnapshotContext *ctx = userdata;
+        Snapshot *s = &ctx->s;
         RuleInfo *ri;
         struct nl_addr *src = rtnl_rule_get_src(rule);
 
-        if (array_grow((void **) &s->rules, &s->n_rules, sizeof(*ri)) < 0)
+        if (array_grow((void **) &s->rules, &s->n_rules, sizeof(*ri)) < 0) {
+                ctx->error = -ENOMEM;
                 return;
+        }
         ri = &s->rules[s->n_rules - 1];
         ri->priority = rtnl_rule_get_prio(rule);
         ri->table = rtnl_rule_get_table(rule);
@@ -249,30 +270,38 @@ static void rule_add_cb(struct nl_object *obj, void *userdata) {
                               rtnl_rule_get_dsfield(rule) != 0;
 }
 
-int netlink_snapshot(struct nl_sock *sk, Snapshot *ret) {
+static int snapshot_once(struct nl_sock *sk, Snapshot *ret) {
         _cleanup_(nl_cache_freep) struct nl_cache *addrs = NULL, *routes = NULL, *rules = NULL;
-        Snapshot s = {};
+        SnapshotContext ctx = {};
         int r;
 
-        r = snapshot_links(sk, &s);
-        if (r < 0)
-                goto fail;
-        r = netlink_errno(rtnl_addr_alloc_cache(sk, &addrs));
-        if (r < 0)
-                goto fail;
-        r = netlink_errno(rtnl_route_alloc_cache(sk, AF_INET, 0, &routes));
-        if (r < 0)
-                goto fail;
-        r = netlink_errno(rtnl_rule_alloc_cache(sk, AF_INET, &rules));
-        if (r < 0)
-                goto fail;
-        nl_cache_foreach(addrs, addr_add_cb, &s);
-        nl_cache_foreach(routes, route_add_cb, &s);
-        nl_cache_foreach(rules, rule_add_cb, &s);
-        *ret = s;
+        r = snapshot_links(sk, &ctx);
+        if (r >= 0)
+                r = netlink_errno(rtnl_addr_alloc_cache(sk, &addrs));
+        if (r >= 0)
+                r = netlink_errno(rtnl_route_alloc_cache(sk, AF_INET, 0, &routes));
+        if (r >= 0)
+                r = netlink_errno(rtnl_rule_alloc_cache(sk, AF_INET, &rules));
+        if (r >= 0) {
+                nl_cache_foreach(addrs, addr_add_cb, &ctx);
+                nl_cache_foreach(routes, route_add_cb, &ctx);
+                nl_cache_foreach(rules, rule_add_cb, &ctx);
+                r = ctx.error;
+        }
+        if (r < 0) {
+                snapshot_done(&ctx.s);
+                return r;
+        }
+        *ret = ctx.s;
         return 0;
-fail:
-        snapshot_done(&s);
+}
+
+int netlink_snapshot(struct nl_sock *sk, Snapshot *ret) {
+        int r = -EINTR;
+
+        /* The kernel interrupts a dump that races with a change; read again, as libnl does. */
+        for (unsigned i = 0; i < 5 && r == -EINTR; i++)
+                r = snapshot_once(sk, ret);
         return r;
 }
 
@@ -443,25 +472,44 @@ int netlink_rule_del(struct nl_sock *sk, const RuleInfo *ri) {
         return netlink_errno(rtnl_rule_delete(sk, rule, 0));
 }
 
+/* The route exactly as the snapshot or the plan has it: the kernel deletes only a route whose
+ * scope, protocol, metric and next hop match, and an undo must put back the same route. */
 static struct rtnl_route *route_build(const RouteInfo *ri) {
         _cleanup_(rtnl_route_putp) struct rtnl_route *rt = rtnl_route_alloc();
         _cleanup_(nl_addr_putp) struct nl_addr *dst = in_to_nl_addr(ri->dst, ri->dst_len);
-        _cleanup_(nl_addr_putp) struct nl_addr *src = in_to_nl_addr(ri->prefsrc, 32);
         struct rtnl_nexthop *nh;
 
-        if (!rt || !dst || !src)
+        if (!rt || !dst)
                 return NULL;
         rtnl_route_set_family(rt, AF_INET);
         rtnl_route_set_table(rt, ri->table);
-        if (rtnl_route_set_dst(rt, dst) < 0 || rtnl_route_set_pref_src(rt, src) < 0)
+        if (rtnl_route_set_dst(rt, dst) < 0)
                 return NULL;
-        rtnl_route_set_scope(rt, RT_SCOPE_LINK);
-        rtnl_route_set_protocol(rt, RTPROT_STATIC);
-        rtnl_route_set_type(rt, RTN_UNICAST);
+        if (ri->prefsrc.s_addr != 0) {
+                _cleanup_(nl_addr_putp) struct nl_addr *src = in_to_nl_addr(ri->prefsrc, 32);
+
+                if (!src || rtnl_route_set_pref_src(rt, src) < 0)
+                        return NULL;
+        }
+        rtnl_route_set_scope(rt, ri->scope);
+        rtnl_route_set_protocol(rt, ri->protocol);
+        rtnl_route_set_type(rt, ri->type);
+        rtnl_route_set_priority(rt, ri->metric);
         nh = rtnl_route_nh_alloc();
         if (!nh)
                 return NULL;
         rtnl_route_nh_set_ifindex(nh, ri->oif);
+        if (ri->nh_flags)
+                rtnl_route_nh_set_flags(nh, ri->nh_flags);
+        if (ri->gateway.s_addr != 0) {
+                _cleanup_(nl_addr_putp) struct nl_addr *gw = in_to_nl_addr(ri->gateway, 32);
+
+                if (!gw) {
+                        rtnl_route_nh_free(nh);
+                        return NULL;
+                }
+                rtnl_route_nh_set_gateway(nh, gw);
+        }
         rtnl_route_add_nexthop(rt, nh);
         return TAKE_PTR(rt);
 }

@@ -199,18 +199,28 @@ static int guard_nic(const Spec *spec, size_t i, const LinkInfo *l, const State 
  * removing them first, explicitly, lets a rollback put them back in the right order. */
 static void emit_remove_address(Planner *pl, size_t idx, const AddrInfo *ad) {
         AddrInfo gone = *ad;
+        RouteInfo *using = malloc((pl->w.n_routes ? pl->w.n_routes : 1) * sizeof(RouteInfo));
+        size_t n = 0;
 
-        for (size_t i = pl->w.n_routes; i-- > 0;) {
-                RouteInfo rt = pl->w.routes[i];
-
-                /* The kernel's own routes (local table, prefix routes) come back with the
-                 * address; only routes someone added are ours to put back. */
-                if (rt.oif == gone.ifindex && rt.prefsrc.s_addr == gone.local.s_addr &&
-                    rt.type == RTN_UNICAST && rt.table != RT_TABLE_LOCAL &&
-                    rt.protocol != RTPROT_KERNEL)
-                        emit(pl, (Action) { .type = ACTION_REMOVE_ROUTE, .nic = idx,
-                                            .ifindex = gone.ifindex, .route = rt });
+        if (!using) {
+                pl->plan->error = -ENOMEM;
+                return;
         }
+        /* Collected first: each emit() changes the working snapshot. The kernel's own routes
+         * (local table, prefix routes) come back with the address; the rest are put back by an
+         * undo, so they are removed explicitly. */
+        for (size_t i = 0; i < pl->w.n_routes; i++) {
+                const RouteInfo *rt = &pl->w.routes[i];
+
+                if (rt->oif == gone.ifindex && rt->prefsrc.s_addr == gone.local.s_addr &&
+                    rt->type == RTN_UNICAST && rt->table != RT_TABLE_LOCAL &&
+                    rt->protocol != RTPROT_KERNEL)
+                        using[n++] = *rt;
+        }
+        for (size_t i = 0; i < n; i++)
+                emit(pl, (Action) { .type = ACTION_REMOVE_ROUTE, .nic = idx,
+                                    .ifindex = gone.ifindex, .route = using[i] });
+        free(using);
         emit(pl, (Action) { .type = ACTION_REMOVE_ADDRESS, .nic = idx, .ifindex = gone.ifindex,
                             .addr = gone });
 }
@@ -329,6 +339,25 @@ static void check_name(Plan *p, NicPlan *n, size_t spec_idx, const LinkInfo *l,
         else
                 nic_fail(n, "interfaces[%zu].name: %s is an altname of %s", spec_idx, n->name,
                          holder->name);
+}
+
+/* Until nothing changes: a NIC failing here may be the one another NIC counted on to free its
+ * wanted name. */
+static void check_names(Plan *p, const Spec *spec, const Snapshot *s) {
+        bool again = true;
+
+        while (again) {
+                again = false;
+                for (size_t i = 0; i < p->n_nics; i++) {
+                        NicPlan *n = &p->nics[i];
+
+                        if (!n->spec || (n->outcome != NIC_UNCHANGED && n->outcome != NIC_CONFIGURED))
+                                continue;
+                        check_name(p, n, (size_t) (n->spec - spec->interfaces),
+                                   snapshot_link_by_index(s, n->ifindex), s);
+                        again |= n->outcome == NIC_FAILED;
+                }
+        }
 }
 
 static void check_mtu(NicPlan *n, size_t spec_idx, const LinkInfo *l) {
@@ -583,10 +612,23 @@ static bool spec_has_mac(const Spec *spec, const uint8_t mac[6]) {
         return false;
 }
 
-static int plan_guards(const Spec *spec, const State *state, const Snapshot *s, Error *e) {
+/* Tables 253..255 are the kernel's default, main and local tables; 0 means none. */
+static bool table_reserved(uint32_t table) {
+        return table == RT_TABLE_UNSPEC || (table >= RT_TABLE_DEFAULT && table <= RT_TABLE_LOCAL);
+}
+
+static int plan_guards(const Spec *spec, const State *state, const Snapshot *s,
+                       const Config *config, Error *e) {
         for (size_t i = 0; i < spec->n_interfaces; i++) {
                 const LinkInfo *l = NULL;
+                uint32_t table = config->table_base + spec->interfaces[i].id;
                 int r;
+
+                if (config->policy_routing && spec->options.policy_routing && table_reserved(table))
+                        return error_set(e, ERROR_KIND_INVALID_SPEC, -EINVAL,
+                                         "interfaces[%zu].id: %u would use routing table %u, "
+                                         "which the kernel reserves (table base %u)",
+                                         i, spec->interfaces[i].id, table, config->table_base);
 
                 if (match_mac(s, spec->interfaces[i].mac, &l, NULL) == -ENOTUNIQ)
                         l = NULL;
@@ -625,7 +667,7 @@ int plan_build(const Spec *spec, const State *state, const Snapshot *snap, const
         Planner pl;
         int r;
 
-        r = plan_guards(spec, state, snap, e);
+        r = plan_guards(spec, state, snap, config, e);
         if (r < 0)
                 return r;
         r = planner_init(&pl, &p, state, snap, config);
@@ -639,10 +681,7 @@ int plan_build(const Spec *spec, const State *state, const Snapshot *snap, const
                 r = plan_spec_nic(&pl, spec, i);
         if (r < 0)
                 p.error = r;
-        for (size_t i = 0; i < p.n_nics; i++)
-                if (nic_active(&p.nics[i]))
-                        check_name(&p, &p.nics[i], (size_t) (p.nics[i].spec - spec->interfaces),
-                                   snapshot_link_by_index(snap, p.nics[i].ifindex), snap);
+        check_names(&p, spec, snap);
 
         plan_renames(&pl);
         p.n_stage_a = p.n_actions;
@@ -707,26 +746,40 @@ static void simulate_link(Snapshot *s, const Action *a) {
                         }
 }
 
-static void simulate(Snapshot *s, const Action *a) {
-        for (size_t i = s->n_routes; i-- > 0;) {
-                const RouteInfo *o = &s->routes[i];
-                bool gone = a->type == ACTION_REMOVE_ROUTE && o->table == a->route.table &&
-                            o->dst.s_addr == a->route.dst.s_addr &&
-                            o->dst_len == a->route.dst_len && o->oif == a->route.oif;
+static bool route_same(const RouteInfo *a, const RouteInfo *b) {
+        return a->table == b->table && a->dst.s_addr == b->dst.s_addr &&
+               a->dst_len == b->dst_len && a->oif == b->oif && a->metric == b->metric &&
+               a->prefsrc.s_addr == b->prefsrc.s_addr && a->gateway.s_addr == b->gateway.s_addr;
+}
 
-                /* The kernel drops the routes whose source was a removed address. */
-                gone |= a->type == ACTION_REMOVE_ADDRESS && o->oif == a->ifindex &&
-                        o->prefsrc.s_addr == a->addr.local.s_addr;
-                if (gone)
+static void simulate_remove_address(Snapshot *s, const AddrInfo *gone) {
+        bool still_local = false;
+
+        for (size_t i = s->n_addrs; i-- > 0;)
+                if (s->addrs[i].local.s_addr == gone->local.s_addr) {
+                        if (s->addrs[i].ifindex == gone->ifindex)
+                                simulate_remove(s->addrs, &s->n_addrs, sizeof(AddrInfo), i);
+                        else
+                                still_local = true;
+                }
+        /* Once no device holds the address, the kernel drops every route that uses it as its
+         * source, on any link and in any table. */
+        for (size_t i = s->n_routes; !still_local && i-- > 0;)
+                if (s->routes[i].prefsrc.s_addr == gone->local.s_addr)
                         simulate_remove(s->routes, &s->n_routes, sizeof(RouteInfo), i);
-        }
+}
+
+static void simulate(Snapshot *s, const Action *a) {
+        for (size_t i = s->n_routes; a->type == ACTION_REMOVE_ROUTE && i-- > 0;)
+                if (route_same(&s->routes[i], &a->route)) {
+                        simulate_remove(s->routes, &s->n_routes, sizeof(RouteInfo), i);
+                        break;
+                }
         for (size_t i = s->n_rules; a->type == ACTION_REMOVE_RULE && i-- > 0;)
                 if (rule_equal(&s->rules[i], &a->rule))
                         simulate_remove(s->rules, &s->n_rules, sizeof(RuleInfo), i);
-        for (size_t i = s->n_addrs; a->type == ACTION_REMOVE_ADDRESS && i-- > 0;)
-                if (s->addrs[i].ifindex == a->ifindex &&
-                    s->addrs[i].local.s_addr == a->addr.local.s_addr)
-                        simulate_remove(s->addrs, &s->n_addrs, sizeof(AddrInfo), i);
+        if (a->type == ACTION_REMOVE_ADDRESS)
+                simulate_remove_address(s, &a->addr);
         simulate_link(s, a);
 }
 

@@ -50,6 +50,7 @@ typedef struct RouteInfo {
         struct in_addr gateway;
         uint8_t scope, protocol, type;
         uint32_t metric;
+        uint32_t nh_flags; /* RTNH_F_ONLINK and the like */
 } RouteInfo;
 
 typedef struct RuleInfo {

@@ -1,6 +1,8 @@
 /* The managed-NIC records, stored as JSON under <root>/var/lib/multinic/state.json. */
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <stdio.h>
+#include <time.h>
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 
@@ -142,10 +144,24 @@ static int get_ip(const cJSON *o, const char *key, struct in_addr *ret) {
         return 0;
 }
 
-static uint32_t get_u32(const cJSON *o, const char *key) {
+/* An integral number in min..max; a file that says otherwise was not written by us. */
+static int get_int(const cJSON *o, const char *key, double min, double max, double *ret) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
-        return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (uint32_t) v->valuedouble : 0;
+        if (!cJSON_IsNumber(v) || v->valuedouble < min || v->valuedouble > max ||
+            v->valuedouble != (double) (int64_t) v->valuedouble)
+                return -EBADMSG;
+        *ret = v->valuedouble;
+        return 0;
+}
+
+static int get_u32(const cJSON *o, const char *key, uint32_t max, uint32_t *ret) {
+        double d;
+        int r = get_int(o, key, 0, max, &d);
+
+        if (r >= 0)
+                *ret = (uint32_t) d;
+        return r;
 }
 
 static int get_name(const cJSON *o, const char *key, char ret[IFNAMSIZ]) {
@@ -157,35 +173,65 @@ static int get_name(const cJSON *o, const char *key, char ret[IFNAMSIZ]) {
         return 0;
 }
 
-static int nic_from_json(const cJSON *o, ManagedNic *m) {
-        const cJSON *mac = cJSON_GetObjectItemCaseSensitive(o, "macAddress");
-        const cJSON *devconf = cJSON_GetObjectItemCaseSensitive(o, "originalSysctls");
+static int devconf_from_json(const cJSON *o, ManagedNic *m) {
+        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "originalSysctls");
 
-        *m = (ManagedNic) { .id = get_u32(o, "id"), .mtu = get_u32(o, "mtu") };
-        if (!cJSON_IsString(mac) || mac_parse(mac->valuestring, m->mac) < 0 ||
-            get_name(o, "name", m->name) < 0 || get_name(o, "originalName", m->original_name) < 0)
+        if (cJSON_GetArraySize(arr) != _DEVCONF_MAX)
                 return -EBADMSG;
         for (size_t i = 0; i < _DEVCONF_MAX; i++) {
-                const cJSON *v = cJSON_GetArrayItem(devconf, (int) i);
-                m->original_devconf[i] = cJSON_IsNumber(v) ? (int32_t) v->valuedouble : -1;
+                const cJSON *v = cJSON_GetArrayItem(arr, (int) i);
+
+                if (!cJSON_IsNumber(v) || v->valuedouble < -1 || v->valuedouble > INT32_MAX)
+                        return -EBADMSG;
+                m->original_devconf[i] = (int32_t) v->valuedouble;
         }
-        m->has_address = get_ip(o, "address", &m->address.local) == 0;
-        m->address.prefixlen = (uint8_t) get_u32(o, "prefixlen");
-        m->address.flags = get_u32(o, "addressFlags");
-        m->has_rule = m->has_address && cJSON_HasObjectItem(o, "rulePriority");
-        m->rule = (RuleInfo) {
-                .priority = get_u32(o, "rulePriority"),
-                .table = get_u32(o, "ruleTable"),
-                .src = m->address.local,
-                .src_len = 32,
-                .action = FR_ACT_TO_TBL,
-        };
-        m->has_route = m->has_address && get_ip(o, "routeDst", &m->route.dst) == 0;
-        m->route.dst_len = (uint8_t) get_u32(o, "routeDstLen");
-        m->route.table = get_u32(o, "routeTable");
+        return 0;
+}
+
+static int routing_from_json(const cJSON *o, ManagedNic *m) {
+        uint32_t plen = 0;
+
+        m->has_rule = cJSON_HasObjectItem(o, "rulePriority");
+        if (m->has_rule && (get_u32(o, "rulePriority", 32765, &m->rule.priority) < 0 ||
+                            get_u32(o, "ruleTable", UINT32_MAX, &m->rule.table) < 0))
+                return -EBADMSG;
+        m->rule.src = m->address.local;
+        m->rule.src_len = 32;
+        m->rule.action = FR_ACT_TO_TBL;
+
+        m->has_route = cJSON_HasObjectItem(o, "routeDst");
+        if (m->has_route && (get_ip(o, "routeDst", &m->route.dst) < 0 ||
+                             get_u32(o, "routeDstLen", 32, &plen) < 0 ||
+                             get_u32(o, "routeTable", UINT32_MAX, &m->route.table) < 0))
+                return -EBADMSG;
+        m->route.dst_len = (uint8_t) plen;
         m->route.prefsrc = m->address.local;
         m->route.scope = RT_SCOPE_LINK;
+        m->route.protocol = RTPROT_STATIC;
+        m->route.type = RTN_UNICAST;
         return 0;
+}
+
+static int nic_from_json(const cJSON *o, ManagedNic *m) {
+        const cJSON *mac = cJSON_GetObjectItemCaseSensitive(o, "macAddress");
+        uint32_t plen = 0;
+
+        *m = (ManagedNic) {};
+        if (!cJSON_IsString(mac) || mac_parse(mac->valuestring, m->mac) < 0 ||
+            get_u32(o, "id", SPEC_ID_MAX, &m->id) < 0 || get_u32(o, "mtu", UINT32_MAX, &m->mtu) < 0 ||
+            get_name(o, "name", m->name) < 0 || get_name(o, "originalName", m->original_name) < 0 ||
+            devconf_from_json(o, m) < 0)
+                return -EBADMSG;
+        m->has_address = cJSON_HasObjectItem(o, "address");
+        if (m->has_address && (get_ip(o, "address", &m->address.local) < 0 ||
+                               get_u32(o, "prefixlen", 32, &plen) < 0 ||
+                               get_u32(o, "addressFlags", UINT32_MAX, &m->address.flags) < 0))
+                return -EBADMSG;
+        m->address.prefixlen = (uint8_t) plen;
+        if (!m->has_address && (cJSON_HasObjectItem(o, "rulePriority") ||
+                                cJSON_HasObjectItem(o, "routeDst")))
+                return -EBADMSG;
+        return routing_from_json(o, m);
 }
 
 int state_load(const char *root, State *ret) {
@@ -206,7 +252,7 @@ int state_load(const char *root, State *ret) {
         if (r < 0)
                 return r;
         doc = cJSON_Parse(text);
-        if (!doc)
+        if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(doc, "interfaces")))
                 return -EBADMSG;
         cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(doc, "interfaces")) {
                 ManagedNic m;
@@ -220,5 +266,20 @@ int state_load(const char *root, State *ret) {
                 }
         }
         *ret = s;
+        return 0;
+}
+
+int state_set_aside(const char *root, char **ret_path) {
+        _cleanup_(freep) char *path = NULL, *aside = NULL;
+        int r;
+
+        r = path_join_root(root, STATE_FILE, &path);
+        if (r < 0)
+                return r;
+        if (asprintf(&aside, "%s.broken-%ld", path, (long) time(NULL)) < 0)
+                return -ENOMEM;
+        if (rename(path, aside) < 0)
+                return negative_errno();
+        *ret_path = TAKE_PTR(aside);
         return 0;
 }

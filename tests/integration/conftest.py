@@ -67,6 +67,15 @@ def poll(predicate, timeout=5.0, interval=0.01, what="condition"):
         time.sleep(interval)
 
 
+def fault_env(build, **faults):
+    """Environment that preloads the fault shim (tests/fault/fault.c) into multinicd.
+    fault_env(build, RENAME_EBUSY="1", ADDR_ADD="10.1.0.22")"""
+    env = {"LD_PRELOAD": str(Path(build) / "tests" / "libmultinic-fault.so"),
+           "ASAN_OPTIONS": "detect_leaks=1:verify_asan_link_order=0"}
+    env.update({f"MULTINIC_FAULT_{k}": v for k, v in faults.items()})
+    return env
+
+
 def by_mac(entries):
     return {e["macAddress"]: e for e in entries}
 
@@ -372,17 +381,18 @@ BUS_CONFIG = REPO / "tests" / "system-bus.conf.in"  # shared with the demo and t
 
 
 class Bus:
-    """A private dbus-daemon configured like a system bus."""
+    """A private dbus-daemon configured like a system bus; policies are the bus policy files it
+    includes (default: multinicd's)."""
 
-    def __init__(self):
+    def __init__(self, policies=(REPO / "units" / "io.multinic.Agent1.conf",)):
         # Outside pytest's 0700 tmp so that the unprivileged client can reach the socket.
         self.dir = Path(tempfile.mkdtemp(prefix="multinic-bus-"))
         os.chmod(self.dir, 0o755)
         config = self.dir / "system.conf"
-        policy = REPO / "units" / "io.multinic.Agent1.conf"
+        includes = "\n  ".join(f"<include>{p}</include>" for p in policies)
         config.write_text(BUS_CONFIG.read_text()
                           .replace("@SOCKET@", str(self.dir / "system_bus_socket"))
-                          .replace("@POLICY@", str(policy)))
+                          .replace("<include>@POLICY@</include>", includes))
         self.proc = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork",
                                       "--nopidfile", "--print-address"],
                                      stdout=subprocess.PIPE, text=True)
@@ -410,8 +420,10 @@ class Bus:
 
 # --- the daemon -----------------------------------------------------------------------------------
 
-def make_root(path, os_release=DEBIAN_OS_RELEASE, product_uuid=PRODUCT_UUID, config=None):
-    """A scratch --root: SMBIOS system UUID, os-release and, if given, multinicd.conf."""
+def make_root(path, os_release=DEBIAN_OS_RELEASE, product_uuid=PRODUCT_UUID, config=None,
+              files=None):
+    """A scratch --root: SMBIOS system UUID, os-release and, if given, multinicd.conf and files
+    ({relative path: text, bytes or (text or bytes, mode)}; a path ending in / is a directory)."""
     (path / "sys/class/dmi/id").mkdir(parents=True)
     (path / "sys/class/dmi/id/product_uuid").write_text(product_uuid + "\n")
     (path / "etc").mkdir()
@@ -419,15 +431,25 @@ def make_root(path, os_release=DEBIAN_OS_RELEASE, product_uuid=PRODUCT_UUID, con
     if config is not None:
         (path / "etc/multinic").mkdir()
         (path / "etc/multinic/multinicd.conf").write_text(config)
+    for rel, content in (files or {}).items():
+        target = path / rel
+        if rel.endswith("/"):
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        content, mode = content if isinstance(content, tuple) else (content, 0o644)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content.encode() if isinstance(content, str) else content)
+        os.chmod(target, mode)
     return path
 
 
 class Daemon:
     """multinicd from one build, running in a node's namespace, and a client for it."""
 
-    def __init__(self, build, node, bus, root, args=(), env=None):
+    def __init__(self, build, node, bus, root, args=(), env=None, umask=None):
         self.binary = Path(build) / "daemon" / "multinicd"
         self.extra_env = dict(env or {})
+        self.umask = umask  # None: the test process's
         self.label = Path(build).name
         self.node, self.bus, self.root, self.args = node, bus, root, list(args)
         self.logs = []
@@ -445,7 +467,8 @@ class Daemon:
         with open(log, "w") as f:
             self.proc = subprocess.Popen(["ip", "netns", "exec", self.node.ns, self.binary,
                                           "--root", self.root, "--log-target=console", *self.args],
-                                         stdout=f, stderr=subprocess.STDOUT, env=env)
+                                         stdout=f, stderr=subprocess.STDOUT, env=env,
+                                         umask=-1 if self.umask is None else self.umask)
 
         def owned():
             rc = self.proc.poll()
@@ -576,8 +599,8 @@ def node_context():
 
 
 @contextlib.contextmanager
-def daemon_context(item, build, node, bus, root, args=(), env=None, **root_files):
-    d = Daemon(build, node, bus, make_root(root, **root_files), args, env)
+def daemon_context(item, build, node, bus, root, args=(), env=None, umask=None, **root_files):
+    d = Daemon(build, node, bus, make_root(root, **root_files), args, env, umask)
     if item is not None:
         item.multinicd = getattr(item, "multinicd", []) + [d]
     try:
@@ -601,13 +624,13 @@ def daemon(request, build, node, bus, tmp_path):
 
 @pytest.fixture
 def start_daemon(request, build, node, bus, tmp_path):
-    """start_daemon(*args, env=..., os_release=..., product_uuid=..., config=...): multinicd
-    with extra arguments, environment or other root files."""
+    """start_daemon(*args, env=..., umask=..., os_release=..., product_uuid=..., config=...,
+    files=...): multinicd with extra arguments, environment, umask or other root files."""
     with contextlib.ExitStack() as stack:
-        def start(*args, env=None, **root_files):
+        def start(*args, env=None, umask=None, **root_files):
             root = tmp_path / f"root{len(getattr(request.node, 'multinicd', []))}"
             return stack.enter_context(daemon_context(request.node, build, node, bus, root, args,
-                                                      env, **root_files))
+                                                      env, umask, **root_files))
         yield start
 
 

@@ -1,4 +1,6 @@
 """Bad input of every kind is refused with InvalidSpec naming the field, and changes nothing."""
+import subprocess
+
 import dbus
 import pytest
 
@@ -36,6 +38,7 @@ BAD = {
     "id-as-uint64": (entry(id=dbus.UInt64(0)), {}, "interfaces[0].id"),
     "id-overflowing-table": (entry(id=2**32 - 1), {}, "interfaces[0].id"),
     "id-missing": (entry(id=MISSING), {}, "interfaces[0].id"),
+    "id-on-a-reserved-table": (entry(id=154), {}, "interfaces[0].id"),
     "mtu-as-int32": (entry(mtu=dbus.Int32(1450)), {}, "interfaces[0].mtu"),
     "mtu-as-string": (entry(mtu="1450"), {}, "interfaces[0].mtu"),
     "mtu-zero": (entry(mtu=0), {}, "interfaces[0].mtu"),
@@ -68,6 +71,8 @@ BAD = {
     "cidr-prefix-33": (entry(cidr="10.1.0.0/33"), {}, "interfaces[0].cidr"),
     "cidr-default-route": (entry(cidr="0.0.0.0/0"), {}, "interfaces[0].cidr"),
     "cidr-prefix-garbage": (entry(cidr="10.1.0.0/2x"), {}, "interfaces[0].cidr"),
+    "cidr-prefix-leading-zero": (entry(cidr="10.1.0.0/024"), {}, "interfaces[0].cidr"),
+    "cidr-prefix-zero-padded": (entry(cidr="10.1.0.0/08"), {}, "interfaces[0].cidr"),
     "cidr-ipv6": (entry(cidr="fd00::/64"), {}, "interfaces[0].cidr"),
     "cidr-host-bits": (entry(cidr="10.1.0.5/24"), {}, "interfaces[0].cidr"),
     "cidr-as-uint32": (entry(cidr=dbus.UInt32(24)), {}, "interfaces[0].cidr"),
@@ -139,3 +144,18 @@ def test_wrong_signature_is_refused_and_the_daemon_survives(env, daemon):
     assert node.snapshot() == before
     assert daemon.alive() and daemon.prop("Version")
 
+
+
+def test_key_given_twice_in_one_entry_is_refused(env, daemon):
+    """dbus-python dicts cannot repeat a key; busctl sends the message as written."""
+    node = env[0]
+    before = node.snapshot()
+    p = subprocess.run(["busctl", f"--address={daemon.bus.address}", "call", "io.multinic.Agent1",
+                        "/io/multinic/Agent1", "io.multinic.Agent1", "Apply", "aa{sv}a{sv}", "1",
+                        "6", "id", "u", "0", "macAddress", "s", "fa:16:3e:00:00:01", "address", "s",
+                        "10.1.0.11", "cidr", "s", "10.1.0.0/24", "address", "s", "10.1.0.99",
+                        "mtu", "u", "1450", "0"], capture_output=True, text=True)
+
+    assert p.returncode != 0
+    assert "interfaces[0].address: given more than once" in p.stderr
+    assert node.snapshot() == before

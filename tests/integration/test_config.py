@@ -81,3 +81,27 @@ def test_invalid_setting_stops_the_daemon_naming_it(build, node, bus, tmp_path):
 
     assert p.returncode != 0
     assert "multinicd.conf:1: invalid setting TableBase" in p.stderr
+
+
+def test_too_many_settings_on_the_command_line_are_refused_not_overflowed(build, node, bus,
+                                                                          tmp_path):
+    root = make_root(tmp_path / "root")
+    p = subprocess.run(["ip", "netns", "exec", node.ns, build / "daemon" / "multinicd",
+                        "--root", root, "--log-target=console", *["--sysctls=yes"] * 17],
+                       capture_output=True, text=True, timeout=10,
+                       env=dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus.address))
+
+    assert p.returncode == 1
+    assert "Too many settings" in p.stderr
+    assert "Sanitizer" not in p.stderr
+
+
+def test_unknown_setting_in_the_file_is_named(build, node, bus, tmp_path):
+    root = make_root(tmp_path / "root", config="TableBase=200\nTablebase=300\n")
+    p = subprocess.run(["ip", "netns", "exec", node.ns, build / "daemon" / "multinicd",
+                        "--root", root, "--log-target=console"],
+                       capture_output=True, text=True, timeout=10,
+                       env=dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus.address))
+
+    assert p.returncode == 1
+    assert "multinicd.conf:2: unknown setting Tablebase" in p.stderr

@@ -99,3 +99,16 @@ def test_plan_lists_exactly_what_apply_then_does(node, daemon, transition):
 
     assert planned == done
     assert daemon.plan(second) == []
+
+
+def test_plan_names_a_nic_that_apply_would_fail(node, daemon):
+    add_case01_nics(node)
+    spec = case01_spec()
+    spec[0]["mtu"] = 70000
+
+    changes = daemon.plan(spec)
+
+    fails = [c for c in changes if c["action"] == "fail"]
+    assert [(c["macAddress"], c["name"]) for c in fails] == [(spec[0]["macAddress"], "multinic0")]
+    assert "interfaces[0].mtu: 70000 is above the maximum" in fails[0]["detail"]
+    assert {c["macAddress"] for c in changes if c["action"] != "fail"} == {spec[1]["macAddress"]}

@@ -40,3 +40,21 @@ def test_restart_does_not_touch_the_configured_nics(node, daemon):
     assert node.snapshot() == before
     for entry in spec:
         assert_nic_configured(node, entry)
+
+
+def test_unreadable_state_file_is_set_aside_loudly_and_its_nics_count_as_in_use(node, daemon):
+    add_case01_nics(node)
+    spec = case01_spec()
+    daemon.apply(spec)
+    daemon.stop()
+    state = daemon.root / "var/lib/multinic/state.json"
+    state.write_text('{"version": 1, "interfaces": [{"macAddress": "fa:16:3e:00:00:01", '
+                     '"id": 1e99}]}')
+
+    daemon.start()
+
+    assert "The managed state file is not valid" in daemon.log()
+    assert not state.exists()
+    assert list(state.parent.glob("state.json.broken-*"))
+    error, message = daemon.apply_error(spec)
+    assert error == "io.multinic.Agent1.Error.InterfaceInUse", message

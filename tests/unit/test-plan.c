@@ -445,6 +445,129 @@ static void test_stage_two_is_planned_on_the_kernel_after_stage_one(void) {
         snapshot_done(&s);
 }
 
+static void add_route(Snapshot *s, uint32_t table, const char *dst, uint8_t len, int oif,
+                      const char *src, uint32_t metric) {
+        s->routes = realloc(s->routes, (s->n_routes + 1) * sizeof(RouteInfo));
+        s->routes[s->n_routes++] = (RouteInfo) { .table = table, .dst = ip(dst), .dst_len = len,
+                                                 .oif = oif, .prefsrc = ip(src),
+                                                 .scope = RT_SCOPE_LINK, .protocol = RTPROT_BOOT,
+                                                 .type = RTN_UNICAST, .metric = metric };
+}
+
+static void test_release_removes_each_route_using_the_address_once(void) {
+        Snapshot s;
+        Spec spec;
+        State state = {};
+        Plan p;
+        Error e = {};
+        size_t m100 = 0, m200 = 0, other = 0;
+
+        /* Same destination twice with other metrics, and one more: each removed exactly once. */
+        baseline(&s);
+        add_configured(&s, &state);
+        add_route(&s, RT_TABLE_MAIN, "10.50.0.0", 16, 3, "10.1.0.11", 100);
+        add_route(&s, RT_TABLE_MAIN, "10.60.0.0", 16, 3, "10.1.0.11", 0);
+        add_route(&s, RT_TABLE_MAIN, "10.50.0.0", 16, 3, "10.1.0.11", 200);
+        spec_init(&spec);
+        build(&spec, &state, &s, &p, &e);
+
+        for (size_t i = 0; i < p.n_actions; i++) {
+                const RouteInfo *r = &p.actions[i].route;
+
+                if (p.actions[i].type != ACTION_REMOVE_ROUTE || r->table != RT_TABLE_MAIN)
+                        continue;
+                m100 += r->dst.s_addr == ip("10.50.0.0").s_addr && r->metric == 100;
+                m200 += r->dst.s_addr == ip("10.50.0.0").s_addr && r->metric == 200;
+                other += r->dst.s_addr == ip("10.60.0.0").s_addr;
+        }
+        ASSERT_EQ(m100, 1);
+        ASSERT_EQ(m200, 1);
+        ASSERT_EQ(other, 1);
+        ASSERT_EQ(count(&p, ACTION_REMOVE_ROUTE), 4); /* the three and the table route */
+        plan_done(&p);
+        state_done(&state);
+        snapshot_done(&s);
+}
+
+static void test_name_freed_by_a_nic_that_fails_is_not_counted_on(void) {
+        Snapshot s;
+        Spec spec;
+        State state = {};
+        Plan p;
+        Error e = {};
+
+        /* NIC 1 (ens5) wants eth9, which a foreign link holds: it fails and keeps ens5, so NIC 0,
+         * which wants ens5, must fail too instead of planning a rename that cannot work. */
+        baseline(&s);
+        add_link(&s, 3, "ens4", 1);
+        add_link(&s, 4, "ens5", 2);
+        add_link(&s, 9, "eth9", 9);
+        spec_init(&spec);
+        spec_add(&spec, 1, 2, "10.1.0.12", "eth9");
+        spec_add(&spec, 0, 1, "10.1.0.11", "ens5");
+        ASSERT_EQ(spec_validate(&spec, &e), 0);
+        build(&spec, &state, &s, &p, &e);
+
+        ASSERT_EQ(p.nics[0].outcome, NIC_FAILED);
+        ASSERT_EQ(p.nics[1].outcome, NIC_FAILED);
+        ASSERT_CONTAINS(p.nics[1].message, "interfaces[1].name: ens5 is taken");
+        ASSERT_EQ(count(&p, ACTION_RENAME), 0);
+        plan_done(&p);
+        spec_done(&spec);
+        snapshot_done(&s);
+}
+
+static void test_id_on_a_reserved_table_is_refused(void) {
+        Snapshot s;
+        Spec spec;
+        State state = {};
+        Plan p = {};
+        Config c;
+        Error e = {};
+
+        baseline(&s);
+        add_link(&s, 3, "ens4", 1);
+        spec_init(&spec);
+        spec_add(&spec, 154, 1, "10.1.0.11", NULL);
+        ASSERT_EQ(spec_validate(&spec, &e), 0);
+        config_init(&c);
+        ASSERT_TRUE(plan_build(&spec, &state, &s, &c, &p, &e) < 0);
+        ASSERT_EQ(e.kind, ERROR_KIND_INVALID_SPEC);
+        ASSERT_CONTAINS(e.message, "interfaces[0].id: 154 would use routing table 254");
+        e = (Error) {};
+        spec.options.policy_routing = false; /* no table, nothing reserved */
+        ASSERT_EQ(plan_build(&spec, &state, &s, &c, &p, &e), 0);
+        plan_done(&p);
+        spec_done(&spec);
+        snapshot_done(&s);
+}
+
+static void test_stage_two_sees_routes_on_other_links_go_with_the_address(void) {
+        Snapshot s;
+        Spec spec;
+        State state = {};
+        Plan p;
+        Error e = {};
+
+        /* A route on eth0 takes the managed address as its source; once the address moves,
+         * the kernel drops it, so nothing may plan to remove it later. */
+        baseline(&s);
+        add_configured(&s, &state);
+        add_route(&s, RT_TABLE_MAIN, "10.70.0.0", 16, 2, "10.1.0.11", 0);
+        spec_init(&spec);
+        spec_add(&spec, 0, 1, "10.1.0.21", NULL);
+        ASSERT_EQ(spec_validate(&spec, &e), 0);
+        build(&spec, &state, &s, &p, &e);
+
+        for (size_t i = 0; i < p.n_actions; i++)
+                ASSERT_TRUE(p.actions[i].type != ACTION_REMOVE_ROUTE ||
+                            p.actions[i].route.oif != 2);
+        plan_done(&p);
+        spec_done(&spec);
+        state_done(&state);
+        snapshot_done(&s);
+}
+
 int main(void) {
         RUN_TEST(test_fresh_nic_gets_every_change_in_order);
         RUN_TEST(test_configured_nic_plans_nothing);
@@ -457,5 +580,9 @@ int main(void) {
         RUN_TEST(test_release_restores_original_name_and_sysctls);
         RUN_TEST(test_address_change_removes_routes_before_the_address);
         RUN_TEST(test_stage_two_is_planned_on_the_kernel_after_stage_one);
+        RUN_TEST(test_release_removes_each_route_using_the_address_once);
+        RUN_TEST(test_name_freed_by_a_nic_that_fails_is_not_counted_on);
+        RUN_TEST(test_id_on_a_reserved_table_is_refused);
+        RUN_TEST(test_stage_two_sees_routes_on_other_links_go_with_the_address);
         return 0;
 }

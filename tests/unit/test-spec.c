@@ -55,6 +55,8 @@ static void test_cidr_must_be_a_network_address(void) {
         ASSERT_TRUE(spec_interface_set_string(&i, 0, "cidr", "10.0.0.0/", &e) < 0);
         e = (Error) {};
         ASSERT_TRUE(spec_interface_set_string(&i, 0, "cidr", "10.0.0.0/+8", &e) < 0);
+        e = (Error) {};
+        ASSERT_TRUE(spec_interface_set_string(&i, 0, "cidr", "10.0.0.0/08", &e) < 0);
         ASSERT_EQ(spec_interface_set_string(&i, 0, "cidr", "10.1.0.0/31", &e), 0);
         ASSERT_EQ(i.prefixlen, 31);
 }
