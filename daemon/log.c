@@ -1,5 +1,6 @@
 /* Journal or console logging with the per-interface fields operators filter on. */
 #include <stdarg.h>
+#include <sys/uio.h>
 #include <systemd/sd-journal.h>
 
 #include "log.h"
@@ -25,6 +26,33 @@ int log_target_from_string(const char *s) {
         return -EINVAL;
 }
 
+/* A journal entry with INTERFACE=, MAC= and ERRNO= only where they say something. */
+static void journal_send(int level, int error, const char *ifname, const char *mac,
+                         const char *msg) {
+        char message[1200], priority[32], interface[64], macfield[32], errnofield[32];
+        struct iovec iov[5];
+        size_t n = 0;
+
+        snprintf(message, sizeof(message), "MESSAGE=%s%s%s", ifname ? ifname : "",
+                 ifname ? ": " : "", msg);
+        iov[n++] = (struct iovec) { message, strlen(message) };
+        snprintf(priority, sizeof(priority), "PRIORITY=%i", level);
+        iov[n++] = (struct iovec) { priority, strlen(priority) };
+        if (ifname) {
+                snprintf(interface, sizeof(interface), "INTERFACE=%s", ifname);
+                iov[n++] = (struct iovec) { interface, strlen(interface) };
+        }
+        if (mac) {
+                snprintf(macfield, sizeof(macfield), "MAC=%s", mac);
+                iov[n++] = (struct iovec) { macfield, strlen(macfield) };
+        }
+        if (error > 0) {
+                snprintf(errnofield, sizeof(errnofield), "ERRNO=%i", error);
+                iov[n++] = (struct iovec) { errnofield, strlen(errnofield) };
+        }
+        (void) sd_journal_sendv(iov, (int) n);
+}
+
 int log_link_full(int level, int error, const char *ifname, const uint8_t *mac,
                   const char *fmt, ...) {
         char msg[1024], macbuf[MAC_STRLEN] = "";
@@ -44,9 +72,7 @@ int log_link_full(int level, int error, const char *ifname, const uint8_t *mac,
                 mac_format(mac, macbuf);
 
         if (log_target == LOG_TARGET_JOURNAL)
-                sd_journal_send("MESSAGE=%s%s%s", ifname ? ifname : "", ifname ? ": " : "", msg,
-                                "PRIORITY=%i", level, "INTERFACE=%s", ifname ? ifname : "",
-                                "MAC=%s", macbuf, "ERRNO=%i", error, NULL);
+                journal_send(level, error, ifname, mac ? macbuf : NULL, msg);
         else
                 fprintf(stderr, "multinicd: %s%s%s\n", ifname ? ifname : "", ifname ? ": " : "",
                         msg);

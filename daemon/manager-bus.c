@@ -10,12 +10,7 @@
 #include "manager-bus.h"
 #include "persist.h"
 
-#define ERROR_PREFIX AGENT_INTERFACE ".Error."
 
-
-static void spec_donep(Spec *s) {
-        spec_done(s);
-}
 
 static int reply_error(sd_bus_error *ret_error, const Error *e, int r) {
         char name[128];
@@ -23,7 +18,7 @@ static int reply_error(sd_bus_error *ret_error, const Error *e, int r) {
         if (e->kind == ERROR_KIND_NONE || e->kind == ERROR_KIND_FAILED)
                 return sd_bus_error_setf(ret_error, SD_BUS_ERROR_FAILED, "%s",
                                          e->kind ? e->message : strerror(r < 0 ? -r : EIO));
-        snprintf(name, sizeof(name), ERROR_PREFIX "%s", error_kind_to_string(e->kind));
+        snprintf(name, sizeof(name), AGENT_ERROR_PREFIX "%s", error_kind_to_string(e->kind));
         return sd_bus_error_set(ret_error, name, e->message);
 }
 
@@ -178,7 +173,7 @@ static void emit_changed(Manager *mgr) {
 }
 
 static int method_apply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        _cleanup_(spec_donep) Spec spec;
+        _cleanup_(spec_done) Spec spec;
         _cleanup_(call_result_done) CallResult c = {};
         Manager *mgr = userdata;
         uint32_t uid, pid;
@@ -202,7 +197,7 @@ static int method_apply(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
 }
 
 static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        _cleanup_(spec_donep) Spec spec;
+        _cleanup_(spec_done) Spec spec;
         _cleanup_(call_result_done) CallResult c = {};
         Manager *mgr = userdata;
         uint32_t uid, pid;
@@ -269,7 +264,7 @@ static int append_failure(sd_bus_message *r, const NicPlan *n) {
 
 static int method_plan(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(spec_donep) Spec spec;
+        _cleanup_(spec_done) Spec spec;
         Manager *mgr = userdata;
         Plan p = {};
         Error e = {};

@@ -3,8 +3,6 @@
 
 #include "manager.h"
 
-#define AGENT_BUS_NAME "io.multinic.Agent1"
-#define AGENT_OBJECT_PATH "/io/multinic/Agent1"
-#define AGENT_INTERFACE "io.multinic.Agent1"
+#include "agent-bus.h"
 
 int manager_bus_setup(Manager *m);

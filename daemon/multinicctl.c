@@ -6,6 +6,7 @@
 #include <systemd/sd-bus.h>
 #include <time.h>
 
+#include "agent-bus.h"
 #include "cjson-util.h"
 #include "config.h"
 #include "errors.h"
@@ -13,10 +14,10 @@
 #include "spec-json.h"
 #include "yaml-json.h"
 
-#define BUS_NAME "io.multinic.Agent1"
-#define BUS_PATH "/io/multinic/Agent1"
-#define BUS_INTERFACE "io.multinic.Agent1"
-#define BUS_ERROR_INVALID_SPEC "io.multinic.Agent1.Error.InvalidSpec"
+#define BUS_NAME AGENT_BUS_NAME
+#define BUS_PATH AGENT_OBJECT_PATH
+#define BUS_INTERFACE AGENT_INTERFACE
+#define BUS_ERROR_INVALID_SPEC AGENT_ERROR_PREFIX "InvalidSpec"
 #define BUS_PROPERTIES_INTERFACE "org.freedesktop.DBus.Properties"
 
 #define USEC_PER_SEC UINT64_C(1000000)

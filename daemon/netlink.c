@@ -101,12 +101,14 @@ static void parse_altnames(LinkInfo *l, struct nlattr *attr) {
         }
 }
 
+/* The kernel's IPV4_DEVCONF_* id of each sysctl multinicd manages. */
+static const unsigned devconf_ids[_DEVCONF_MAX] = {
+        [DEVCONF_ARP_IGNORE] = IPV4_DEVCONF_ARP_IGNORE,
+        [DEVCONF_ARP_ANNOUNCE] = IPV4_DEVCONF_ARP_ANNOUNCE,
+        [DEVCONF_RP_FILTER] = IPV4_DEVCONF_RP_FILTER,
+};
+
 static void parse_af_spec(LinkInfo *l, struct nlattr *attr) {
-        static const int ids[_DEVCONF_MAX] = {
-                [DEVCONF_ARP_IGNORE] = IPV4_DEVCONF_ARP_IGNORE,
-                [DEVCONF_ARP_ANNOUNCE] = IPV4_DEVCONF_ARP_ANNOUNCE,
-                [DEVCONF_RP_FILTER] = IPV4_DEVCONF_RP_FILTER,
-        };
         struct nlattr *af, *tb[IFLA_INET_MAX + 1];
         int rem;
 
@@ -119,8 +121,8 @@ static void parse_af_spec(LinkInfo *l, struct nlattr *attr) {
                 const uint32_t *conf = nla_data(tb[IFLA_INET_CONF]);
                 size_t n = (size_t) nla_len(tb[IFLA_INET_CONF]) / sizeof(uint32_t);
                 for (size_t i = 0; i < _DEVCONF_MAX; i++)
-                        if ((size_t) ids[i] <= n)
-                                l->devconf[i] = (int32_t) conf[ids[i] - 1];
+                        if (devconf_ids[i] <= n)
+                                l->devconf[i] = (int32_t) conf[devconf_ids[i] - 1];
         }
 }
 
@@ -345,11 +347,6 @@ int netlink_link_set_up(struct nl_sock *sk, int ifindex, bool up) {
 }
 
 int netlink_link_set_devconf(struct nl_sock *sk, int ifindex, const int32_t values[_DEVCONF_MAX]) {
-        static const unsigned ids[_DEVCONF_MAX] = {
-                [DEVCONF_ARP_IGNORE] = IPV4_DEVCONF_ARP_IGNORE,
-                [DEVCONF_ARP_ANNOUNCE] = IPV4_DEVCONF_ARP_ANNOUNCE,
-                [DEVCONF_RP_FILTER] = IPV4_DEVCONF_RP_FILTER,
-        };
         _cleanup_(rtnl_link_putp) struct rtnl_link *c = rtnl_link_alloc();
         int r;
 
@@ -358,7 +355,7 @@ int netlink_link_set_devconf(struct nl_sock *sk, int ifindex, const int32_t valu
         for (size_t i = 0; i < _DEVCONF_MAX; i++) {
                 if (values[i] < 0)
                         continue;
-                r = rtnl_link_inet_set_conf(c, ids[i], (uint32_t) values[i]);
+                r = rtnl_link_inet_set_conf(c, devconf_ids[i], (uint32_t) values[i]);
                 if (r < 0)
                         return netlink_errno(r);
         }

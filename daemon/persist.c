@@ -224,8 +224,6 @@ int render_link(const ManagedNic *m, char **ret) {
 }
 
 int render_sysctl(const State *state, const Config *config, char **ret) {
-        static const char *const keys[_DEVCONF_MAX] = { "arp_ignore", "arp_announce",
-                                                        "rp_filter" };
         char *buf = NULL;
         size_t len;
         FILE *f = open_memstream(&buf, &len);
@@ -236,8 +234,8 @@ int render_sysctl(const State *state, const Config *config, char **ret) {
         for (size_t i = 0; i < state->n_nics; i++)
                 for (size_t k = 0; k < _DEVCONF_MAX; k++)
                         /* The slash form, since an interface name may hold a dot. */
-                        fprintf(f, "net/ipv4/conf/%s/%s = %d\n", state->nics[i].name, keys[k],
-                                config->devconf[k]);
+                        fprintf(f, "net/ipv4/conf/%s/%s = %d\n", state->nics[i].name,
+                                devconf_to_string((Devconf) k), config->devconf[k]);
         return stream_finish(f, &buf, ret);
 }
 

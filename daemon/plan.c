@@ -807,16 +807,14 @@ const char *nic_outcome_to_string(NicOutcome o) {
 }
 
 static void describe_devconf(const Action *a, char *buf, size_t n) {
-        static const char *const names[_DEVCONF_MAX] = { "arp_ignore", "arp_announce",
-                                                         "rp_filter" };
         size_t off = 0;
 
         buf[0] = 0;
         for (size_t i = 0; i < _DEVCONF_MAX && off < n; i++)
                 if (a->devconf.to[i] >= 0 && a->devconf.to[i] != a->devconf.from[i])
                         off += (size_t) snprintf(buf + off, n - off, "%s%s %d -> %d",
-                                                 off ? ", " : "", names[i], a->devconf.from[i],
-                                                 a->devconf.to[i]);
+                                                 off ? ", " : "", devconf_to_string((Devconf) i),
+                                                 a->devconf.from[i], a->devconf.to[i]);
 }
 
 void action_describe(const Action *a, char *buf, size_t n) {

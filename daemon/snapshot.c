@@ -7,6 +7,16 @@
 #include "snapshot.h"
 #include "util.h"
 
+const char *devconf_to_string(Devconf d) {
+        static const char *const table[_DEVCONF_MAX] = {
+                [DEVCONF_ARP_IGNORE] = "arp_ignore",
+                [DEVCONF_ARP_ANNOUNCE] = "arp_announce",
+                [DEVCONF_RP_FILTER] = "rp_filter",
+        };
+
+        return (size_t) d < _DEVCONF_MAX ? table[d] : "unknown";
+}
+
 void snapshot_done(Snapshot *s) {
         free(s->links);
         free(s->addrs);

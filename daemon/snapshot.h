@@ -73,6 +73,9 @@ typedef struct Snapshot {
         size_t n_rules;
 } Snapshot;
 
+/* The sysctl's name below net/ipv4/conf/<if>/. */
+const char *devconf_to_string(Devconf d);
+
 void snapshot_done(Snapshot *s);
 int snapshot_copy(const Snapshot *s, Snapshot *ret);
 

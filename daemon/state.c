@@ -6,6 +6,7 @@
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 
+#include "cjson-util.h"
 #include "fileio.h"
 #include "state.h"
 #include "util.h"
@@ -13,7 +14,6 @@
 #define STATE_DIR "/var/lib/multinic"
 #define STATE_FILE STATE_DIR "/state.json"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 void state_done(State *s) {
         free(s->nics);
