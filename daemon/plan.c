@@ -341,6 +341,10 @@ static void check_name(Plan *p, NicPlan *n, size_t spec_idx, const LinkInfo *l,
                          holder->name);
 }
 
+static bool nic_active(const NicPlan *n) {
+        return n->spec && (n->outcome == NIC_UNCHANGED || n->outcome == NIC_CONFIGURED);
+}
+
 /* Until nothing changes: a NIC failing here may be the one another NIC counted on to free its
  * wanted name. */
 static void check_names(Plan *p, const Spec *spec, const Snapshot *s) {
@@ -351,7 +355,7 @@ static void check_names(Plan *p, const Spec *spec, const Snapshot *s) {
                 for (size_t i = 0; i < p->n_nics; i++) {
                         NicPlan *n = &p->nics[i];
 
-                        if (!n->spec || (n->outcome != NIC_UNCHANGED && n->outcome != NIC_CONFIGURED))
+                        if (!nic_active(n))
                                 continue;
                         check_name(p, n, (size_t) (n->spec - spec->interfaces),
                                    snapshot_link_by_index(s, n->ifindex), s);
@@ -504,10 +508,6 @@ static void plan_pending_nic(Planner *pl, size_t idx) {
         /* A detached NIC's routes went with it; its source rule would linger. */
         if (old && old->has_rule && rule_present(&pl->w, &old->rule))
                 emit(pl, (Action) { .type = ACTION_REMOVE_RULE, .nic = idx, .rule = old->rule });
-}
-
-static bool nic_active(const NicPlan *n) {
-        return n->spec && (n->outcome == NIC_UNCHANGED || n->outcome == NIC_CONFIGURED);
 }
 
 static bool name_wanted_by_other(const Plan *p, const NicPlan *self, const char *name) {
