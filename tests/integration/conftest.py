@@ -634,6 +634,23 @@ def start_daemon(request, build, node, bus, tmp_path):
         yield start
 
 
+@pytest.fixture
+def network_manager(tmp_path):
+    """network_manager(ns, keyfile_dir): a real NetworkManager on a bus of its own, loading
+    keyfiles from keyfile_dir only (persistence.NetworkManager); stopped at teardown."""
+    from persistence import NetworkManager
+    started = []
+
+    def start(ns, keyfile_dir):
+        nm = NetworkManager(ns, keyfile_dir, tmp_path)
+        started.append(nm)
+        nm.start()
+        return nm
+    yield start
+    for nm in started:
+        nm.stop()
+
+
 # --- assertions shared by the tests ---------------------------------------------------------------
 
 def assert_nic_configured(node, entry, table_base=TABLE_BASE, priority_base=PRIORITY_BASE):
