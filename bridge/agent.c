@@ -1,0 +1,137 @@
+/* multinicd's D-Bus API from the bridge: Apply, Remove and the properties, as JSON. */
+#include <errno.h>
+#include <string.h>
+
+#include "agent-bus.h"
+#include "agent.h"
+#include "bus-json.h"
+#include "cjson-util.h"
+#include "spec-bus.h"
+#include "spec-json.h"
+
+#define CALL_TIMEOUT_USEC (120ULL * 1000000ULL)
+
+
+void agent_reply_done(AgentReply *r) {
+        cJSON_Delete(r->reply);
+        r->reply = NULL;
+}
+
+static void reply_set(AgentReply *r, AgentOutcome o, const char *reason, const char *message) {
+        r->outcome = o;
+        snprintf(r->reason, sizeof(r->reason), "%s", reason);
+        snprintf(r->message, sizeof(r->message), "%s", message);
+}
+
+/* The daemon's verdict on the call: its error names decide whether a retry can help. */
+static void reply_from_error(AgentReply *r, const sd_bus_error *error, int k) {
+        static const struct {
+                const char *suffix, *reason;
+        } refused[] = {
+                { "InvalidSpec", "InvalidSpec" },
+                { "InstanceMismatch", "InstanceMismatch" },
+                { "InterfaceInUse", "InterfaceInUse" },
+        };
+        const char *name = error->name ? error->name : "";
+
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++)
+                if (strncmp(name, AGENT_ERROR_PREFIX, strlen(AGENT_ERROR_PREFIX)) == 0 &&
+                    streq(name + strlen(AGENT_ERROR_PREFIX), refused[i].suffix)) {
+                        reply_set(r, AGENT_REFUSED, refused[i].reason, error->message ?: name);
+                        return;
+                }
+        reply_set(r, AGENT_UNAVAILABLE, "DaemonUnavailable",
+                  error->message ? error->message : strerror(k < 0 ? -k : EIO));
+}
+
+static int read_reply(sd_bus_message *m, const char *const *names, AgentReply *r) {
+        _cleanup_(cJSON_Deletep) cJSON *o = cJSON_CreateObject();
+        int k;
+
+        if (!o)
+                return -ENOMEM;
+        for (const char *const *n = names; *n; n++) {
+                cJSON *v;
+
+                k = bus_message_read_json(m, &v);
+                if (k < 0)
+                        return k;
+                if (!cJSON_AddItemToObject(o, *n, v)) {
+                        cJSON_Delete(v);
+                        return -ENOMEM;
+                }
+        }
+        r->reply = TAKE_PTR(o);
+        r->outcome = AGENT_OK;
+        return 0;
+}
+
+static int call(sd_bus *bus, sd_bus_message *m, const char *const *names, AgentReply *r) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int k;
+
+        k = sd_bus_call(bus, m, CALL_TIMEOUT_USEC, &error, &reply);
+        if (k < 0) {
+                reply_from_error(r, &error, k);
+                return 0;
+        }
+        return read_reply(reply, names, r);
+}
+
+int agent_apply(sd_bus *bus, const cJSON *object, AgentReply *r) {
+        static const char *const names[] = { "state", "results", NULL };
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(spec_done) Spec spec;
+        Error e = {};
+        char message[sizeof(((AgentReply *) NULL)->message)];
+        int k;
+
+        *r = (AgentReply) {};
+        spec_init(&spec);
+        k = spec_from_json(object, &spec, &e);
+        if (k >= 0)
+                k = spec_validate(&spec, &e);
+        if (k < 0) {
+                if (e.kind == ERROR_KIND_NONE)
+                        return k;
+                snprintf(message, sizeof(message), "spec.%.500s", e.message);
+                reply_set(r, AGENT_REFUSED, "InvalidSpec", message);
+                return 0;
+        }
+        k = sd_bus_message_new_method_call(bus, &m, AGENT_BUS_NAME, AGENT_OBJECT_PATH,
+                                           AGENT_INTERFACE, "Apply");
+        if (k >= 0)
+                k = spec_bus_append(m, &spec);
+        if (k < 0)
+                return k;
+        return call(bus, m, names, r);
+}
+
+int agent_remove(sd_bus *bus, AgentReply *r) {
+        static const char *const names[] = { "results", NULL };
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int k;
+
+        *r = (AgentReply) {};
+        k = sd_bus_message_new_method_call(bus, &m, AGENT_BUS_NAME, AGENT_OBJECT_PATH,
+                                           AGENT_INTERFACE, "Remove");
+        if (k >= 0)
+                k = sd_bus_message_append(m, "a{sv}", 0);
+        if (k < 0)
+                return k;
+        return call(bus, m, names, r);
+}
+
+int agent_properties(sd_bus *bus, cJSON **ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int k;
+
+        k = sd_bus_call_method(bus, AGENT_BUS_NAME, AGENT_OBJECT_PATH,
+                               "org.freedesktop.DBus.Properties", "GetAll", &error, &reply, "s",
+                               AGENT_INTERFACE);
+        if (k < 0)
+                return k;
+        return bus_message_read_json(reply, ret);
+}

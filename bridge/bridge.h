@@ -1,0 +1,33 @@
+/* The bridge's state and its reconcile loop: the object as last seen, what was done for it. */
+#pragma once
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "kube.h"
+#include "metrics.h"
+#include "watcher.h"
+
+#define BRIDGE_FINALIZER "multinic.io/cleanup"
+
+typedef struct Bridge {
+        KubeConfig kube;
+        sd_event *event;
+        sd_bus *bus;
+        Watcher watcher;
+        Metrics metrics;
+        cJSON *object;          /* the node's object as last seen; NULL if there is none */
+        int64_t done_generation; /* the generation applied (or refused) last; -1 for none */
+        bool force;             /* apply again although the generation was done */
+        unsigned failures;      /* consecutive transient failures, for the backoff */
+        sd_event_source *retry;
+        uint64_t resync_usec;
+} Bridge;
+
+/* Brings the host and the object's status in line with the object; schedules a retry on
+ * transient failures. */
+void bridge_reconcile(Bridge *b);
+/* A new version of the object from the watch (NULL: it is gone). Takes ownership. */
+void bridge_set_object(Bridge *b, cJSON *object);
+/* The daemon's properties changed (a pending NIC appeared...): refresh the status from them. */
+void bridge_refresh_status(Bridge *b);

@@ -1,0 +1,318 @@
+/* Reconciling the node's MultiNicNodeConfig: finalizer, Apply, status, events; Remove on
+ * deletion. Runs on the main loop; the Kubernetes requests are short and synchronous. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent.h"
+#include "bridge.h"
+#include "cjson-util.h"
+#include "log.h"
+#include "status.h"
+
+static const cJSON *meta(const cJSON *o, const char *key) {
+        return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"),
+                                                key);
+}
+
+static const char *meta_str(const cJSON *o, const char *key) {
+        return cJSON_GetStringValue(meta(o, key));
+}
+
+static int64_t generation(const cJSON *o) {
+        const cJSON *g = meta(o, "generation");
+
+        return cJSON_IsNumber(g) ? (int64_t) g->valuedouble : 0;
+}
+
+static bool has_finalizer(const cJSON *o) {
+        const cJSON *f;
+
+        cJSON_ArrayForEach(f, meta(o, "finalizers"))
+                if (streq_ptr(cJSON_GetStringValue(f), BRIDGE_FINALIZER))
+                        return true;
+        return false;
+}
+
+static double now_seconds(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* A merge patch of the object or its status; the answer becomes the object as last seen. */
+static int patch(Bridge *b, const char *sub, cJSON *body) {
+        _cleanup_(freep) char *path = NULL, *text = cJSON_PrintUnformatted(body);
+        KubeResponse r;
+        int k;
+
+        if (!text || kube_path(&b->kube, meta_str(b->object, "name"), sub, &path) < 0)
+                return -ENOMEM;
+        k = kube_request(&b->kube, "PATCH", path, "application/merge-patch+json", text, &r);
+        if (k >= 0 && r.code == 200 && cJSON_IsObject(r.body)) {
+                cJSON_Delete(b->object);
+                b->object = TAKE_PTR(r.body);
+        } else {
+                metrics_api_error(&b->metrics);
+                blog(BLOG_WARNING, k, "Patching the MultiNicNodeConfig failed", "detail",
+                     r.error, NULL);
+                k = r.code == 409 ? -EAGAIN : -EIO;
+        }
+        kube_response_done(&r);
+        return k < 0 ? k : 0;
+}
+
+/* Finalizers in a merge patch replace the whole list, so the resourceVersion guards against
+ * dropping one that another controller added meanwhile (409, then a fresh look). */
+static int set_finalizer(Bridge *b, bool present) {
+        _cleanup_(cJSON_Deletep) cJSON *body = cJSON_CreateObject();
+        cJSON *md = cJSON_AddObjectToObject(body, "metadata");
+        cJSON *list = cJSON_AddArrayToObject(md, "finalizers");
+        const cJSON *f;
+
+        if (!list || !cJSON_AddStringToObject(md, "resourceVersion", meta_str(b->object,
+                                                                              "resourceVersion") ?: ""))
+                return -ENOMEM;
+        cJSON_ArrayForEach(f, meta(b->object, "finalizers"))
+                if (!streq_ptr(cJSON_GetStringValue(f), BRIDGE_FINALIZER))
+                        cJSON_AddItemToArray(list, cJSON_Duplicate(f, true));
+        if (present)
+                cJSON_AddItemToArray(list, cJSON_CreateString(BRIDGE_FINALIZER));
+        return patch(b, NULL, body);
+}
+
+/* A Kubernetes Event on the object; failures to record one are only logged. */
+static void post_event(Bridge *b, bool warning, const char *reason, const char *message) {
+        _cleanup_(cJSON_Deletep) cJSON *e = cJSON_CreateObject();
+        _cleanup_(freep) char *path = NULL, *text = NULL;
+        cJSON *md, *obj, *src;
+        char now[32];
+        KubeResponse r;
+
+        status_now(now);
+        md = cJSON_AddObjectToObject(e, "metadata");
+        obj = cJSON_AddObjectToObject(e, "involvedObject");
+        src = cJSON_AddObjectToObject(e, "source");
+        if (!md || !obj || !src)
+                return;
+        cJSON_AddStringToObject(e, "apiVersion", "v1");
+        cJSON_AddStringToObject(e, "kind", "Event");
+        cJSON_AddStringToObject(md, "generateName", meta_str(b->object, "name") ?: "multinic");
+        cJSON_AddStringToObject(md, "namespace", b->kube.namespace);
+        cJSON_AddStringToObject(obj, "apiVersion", "multinic.io/v1alpha1");
+        cJSON_AddStringToObject(obj, "kind", "MultiNicNodeConfig");
+        cJSON_AddStringToObject(obj, "name", meta_str(b->object, "name") ?: "");
+        cJSON_AddStringToObject(obj, "namespace", b->kube.namespace);
+        cJSON_AddStringToObject(obj, "uid", meta_str(b->object, "uid") ?: "");
+        cJSON_AddStringToObject(obj, "resourceVersion", meta_str(b->object, "resourceVersion") ?: "");
+        cJSON_AddStringToObject(e, "reason", reason);
+        cJSON_AddStringToObject(e, "message", message);
+        cJSON_AddStringToObject(e, "type", warning ? "Warning" : "Normal");
+        cJSON_AddStringToObject(src, "component", "multinic-bridge");
+        cJSON_AddStringToObject(src, "host", b->kube.node_name);
+        cJSON_AddStringToObject(e, "firstTimestamp", now);
+        cJSON_AddStringToObject(e, "lastTimestamp", now);
+        cJSON_AddNumberToObject(e, "count", 1);
+        cJSON_AddStringToObject(e, "reportingComponent", "multinic-bridge");
+        cJSON_AddStringToObject(e, "reportingInstance", b->kube.node_name);
+        text = cJSON_PrintUnformatted(e);
+        if (!text || asprintf(&path, "/api/v1/namespaces/%s/events", b->kube.namespace) < 0)
+                return;
+        if (kube_request(&b->kube, "POST", path, "application/json", text, &r) < 0 ||
+            r.code >= 300) {
+                metrics_api_error(&b->metrics);
+                blog(BLOG_WARNING, 0, "Recording an event failed", "detail", r.error, NULL);
+        }
+        kube_response_done(&r);
+}
+
+/* Writes the status unless it would say what it says already. */
+static int write_status(Bridge *b, const char *state, const char *reason, const char *message,
+                        const cJSON *results) {
+        _cleanup_(cJSON_Deletep) cJSON *body = cJSON_CreateObject();
+        const cJSON *old = cJSON_GetObjectItemCaseSensitive(b->object, "status");
+        StatusInput in = { .state = state, .generation = generation(b->object), .reason = reason,
+                           .message = message, .results = results };
+        char now[32];
+        cJSON *st;
+
+        status_now(now);
+        in.now = now;
+        st = status_build(old, &in);
+        if (!body || !st) {
+                cJSON_Delete(st);
+                return -ENOMEM;
+        }
+        metrics_set_interfaces(&b->metrics, cJSON_GetObjectItemCaseSensitive(st, "interfaceStatuses"));
+        if (old && status_same(old, st)) {
+                cJSON_Delete(st);
+                return 0;
+        }
+        cJSON_AddItemToObject(body, "status", st);
+        return patch(b, "status", body);
+}
+
+static ApplyResult apply_result(const char *state) {
+        if (streq_ptr(state, "Configured"))
+                return APPLY_CONFIGURED;
+        if (streq_ptr(state, "Pending"))
+                return APPLY_PENDING;
+        return APPLY_FAILED;
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Bridge *b = userdata;
+
+        b->retry = sd_event_source_unref(b->retry);
+        b->force = true;
+        bridge_reconcile(b);
+        return 0;
+}
+
+static void schedule_retry(Bridge *b) {
+        unsigned ms = backoff_ms(++b->failures, 60000);
+        char in[16];
+
+        if (b->retry)
+                return;
+        (void) sd_event_add_time_relative(b->event, &b->retry, CLOCK_MONOTONIC,
+                                          (uint64_t) ms * 1000, 0, on_retry, b);
+        snprintf(in, sizeof(in), "%u", ms);
+        blog(BLOG_INFO, 0, "Retrying later", "inMs", in, NULL);
+}
+
+static void reconcile_delete(Bridge *b) {
+        AgentReply r;
+        int k;
+
+        if (!has_finalizer(b->object))
+                return;
+        k = agent_remove(b->bus, &r);
+        if (k < 0 || r.outcome != AGENT_OK) {
+                blog(BLOG_WARNING, k, "Remove failed; keeping the finalizer", "detail", r.message,
+                     NULL);
+                post_event(b, true, "RemoveFailed", r.message);
+                agent_reply_done(&r);
+                schedule_retry(b);
+                return;
+        }
+        agent_reply_done(&r);
+        blog(BLOG_INFO, 0, "Released the node's NICs", "name", meta_str(b->object, "name"), NULL);
+        post_event(b, false, "Removed", "multinicd released every NIC it managed");
+        if (set_finalizer(b, false) < 0)
+                schedule_retry(b);
+        b->failures = 0;
+}
+
+static void apply_done(Bridge *b, const AgentReply *r, double seconds) {
+        const cJSON *results = cJSON_GetObjectItemCaseSensitive(r->reply, "results");
+        const char *state = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r->reply, "state"));
+        ApplyResult res = apply_result(state);
+        static const char *const reasons[] = {
+                [APPLY_CONFIGURED] = "Configured",
+                [APPLY_PENDING] = "InterfacesPending",
+                [APPLY_FAILED] = "InterfaceFailed",
+        };
+        char message[512], gen[24];
+
+        snprintf(message, sizeof(message), "multinicd: %s", state ? state : "no state");
+        metrics_apply(&b->metrics, res, seconds);
+        if (write_status(b, state ? state : "Failed", reasons[res], message, results) < 0) {
+                schedule_retry(b);
+                return;
+        }
+        snprintf(gen, sizeof(gen), "%lld", (long long) generation(b->object));
+        blog(res == APPLY_FAILED ? BLOG_WARNING : BLOG_INFO, 0, "Applied", "state", state,
+             "generation", gen, NULL);
+        post_event(b, res == APPLY_FAILED, res == APPLY_FAILED ? "ApplyFailed" : "Applied",
+                   message);
+}
+
+static void reconcile_apply(Bridge *b) {
+        double start = now_seconds();
+        AgentReply r;
+        int k;
+
+        k = write_status(b, "InProgress", "Applying", "multinicd is applying the spec", NULL);
+        if (k < 0) {
+                schedule_retry(b);
+                return;
+        }
+        k = agent_apply(b->bus, b->object, &r);
+        if (k < 0) {
+                blog(BLOG_ERROR, k, "Building the Apply call failed", NULL);
+                schedule_retry(b);
+                return;
+        }
+        switch (r.outcome) {
+        case AGENT_OK:
+                apply_done(b, &r, now_seconds() - start);
+                break;
+        case AGENT_REFUSED:
+                /* The same spec would be refused again: no retry until it changes. */
+                metrics_apply(&b->metrics, APPLY_FAILED, now_seconds() - start);
+                (void) write_status(b, "Failed", r.reason, r.message, NULL);
+                blog(BLOG_WARNING, 0, "multinicd refused the spec", "reason", r.reason, "detail",
+                     r.message, NULL);
+                post_event(b, true, r.reason, r.message);
+                break;
+        case AGENT_UNAVAILABLE:
+                metrics_apply(&b->metrics, APPLY_ERROR, now_seconds() - start);
+                (void) write_status(b, "Failed", r.reason, r.message, NULL);
+                blog(BLOG_WARNING, 0, "multinicd did not apply the spec", "detail", r.message, NULL);
+                agent_reply_done(&r);
+                schedule_retry(b);
+                return;
+        }
+        agent_reply_done(&r);
+        b->done_generation = generation(b->object);
+        b->failures = 0;
+}
+
+void bridge_reconcile(Bridge *b) {
+        if (!b->object || b->retry)
+                return;
+        if (meta(b->object, "deletionTimestamp")) {
+                reconcile_delete(b);
+                return;
+        }
+        if (!has_finalizer(b->object) && set_finalizer(b, true) < 0) {
+                schedule_retry(b);
+                return;
+        }
+        if (generation(b->object) == b->done_generation && !b->force)
+                return;
+        b->force = false;
+        reconcile_apply(b);
+}
+
+void bridge_set_object(Bridge *b, cJSON *object) {
+        cJSON_Delete(b->object);
+        b->object = object;
+        if (!object) {
+                /* Gone: a new object of the same name starts from scratch. */
+                b->done_generation = -1;
+                return;
+        }
+        bridge_reconcile(b);
+}
+
+/* multinicd's own view, after a change it made by itself (a pending NIC appeared). */
+void bridge_refresh_status(Bridge *b) {
+        _cleanup_(cJSON_Deletep) cJSON *props = NULL;
+        const char *state;
+
+        if (!b->object || meta(b->object, "deletionTimestamp") ||
+            generation(b->object) != b->done_generation ||
+            agent_properties(b->bus, &props) < 0)
+                return;
+        state = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(props, "State"));
+        if (!state || streq(state, "Idle"))
+                return;
+        (void) write_status(b, state, apply_result(state) == APPLY_CONFIGURED ? "Configured"
+                                      : apply_result(state) == APPLY_PENDING ? "InterfacesPending"
+                                                                             : "InterfaceFailed",
+                            "multinicd reported a change", cJSON_GetObjectItemCaseSensitive(props, "Interfaces"));
+}

@@ -1,0 +1,128 @@
+/* Building the status subresource, following the Kubernetes API conventions for conditions. */
+#include <string.h>
+#include <time.h>
+
+#include "cjson-util.h"
+#include "status.h"
+
+void status_now(char ret[32]) {
+        time_t t = time(NULL);
+        struct tm tm;
+
+        gmtime_r(&t, &tm);
+        strftime(ret, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const cJSON *find_condition(const cJSON *old, const char *type) {
+        const cJSON *c;
+
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(old, "conditions"))
+                if (streq_ptr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "type")),
+                              type))
+                        return c;
+        return NULL;
+}
+
+static cJSON *condition(const cJSON *old, const char *type, bool value, const char *reason,
+                        const char *message, const StatusInput *in) {
+        const cJSON *prev = find_condition(old, type);
+        const char *status = value ? "True" : "False";
+        const char *since = in->now;
+        cJSON *c = cJSON_CreateObject();
+
+        if (prev && streq_ptr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(prev, "status")),
+                              status)) {
+                const char *t = cJSON_GetStringValue(
+                        cJSON_GetObjectItemCaseSensitive(prev, "lastTransitionTime"));
+                if (t)
+                        since = t;
+        }
+        if (!c || !cJSON_AddStringToObject(c, "type", type) ||
+            !cJSON_AddStringToObject(c, "status", status) ||
+            !cJSON_AddNumberToObject(c, "observedGeneration", (double) in->generation) ||
+            !cJSON_AddStringToObject(c, "lastTransitionTime", since) ||
+            !cJSON_AddStringToObject(c, "reason", reason) ||
+            !cJSON_AddStringToObject(c, "message", message ? message : "")) {
+                cJSON_Delete(c);
+                return NULL;
+        }
+        return c;
+}
+
+static bool any_failed(const cJSON *results) {
+        const cJSON *r;
+
+        cJSON_ArrayForEach(r, results)
+                if (streq_ptr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "state")),
+                              "failed"))
+                        return true;
+        return false;
+}
+
+/* Only the keys the status schema has: id, name, macAddress, state, message. */
+static cJSON *interface_statuses(const cJSON *results) {
+        static const char *const keys[] = { "id", "name", "macAddress", "state", "message" };
+        cJSON *arr = cJSON_CreateArray();
+        const cJSON *r;
+
+        cJSON_ArrayForEach(r, results) {
+                cJSON *o = cJSON_CreateObject();
+
+                if (!o || !cJSON_AddItemToArray(arr, o))
+                        return cJSON_Delete(o), cJSON_Delete(arr), NULL;
+                for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                        const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, keys[i]);
+
+                        if (v && !cJSON_AddItemToObject(o, keys[i], cJSON_Duplicate(v, true)))
+                                return cJSON_Delete(arr), NULL;
+                }
+        }
+        return arr;
+}
+
+static bool add_conditions(cJSON *st, const cJSON *old, const StatusInput *in, bool degraded) {
+        cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
+        bool ready = streq(in->state, "Configured") && !degraded;
+        cJSON *c;
+
+        if (!conds)
+                return false;
+        c = condition(old, "Ready", ready, in->reason, in->message, in);
+        if (!c || !cJSON_AddItemToArray(conds, c))
+                return cJSON_Delete(c), false;
+        c = condition(old, "Degraded", degraded, degraded ? in->reason : "AsExpected",
+                      degraded ? in->message : "", in);
+        if (!c || !cJSON_AddItemToArray(conds, c))
+                return cJSON_Delete(c), false;
+        return true;
+}
+
+cJSON *status_build(const cJSON *old, const StatusInput *in) {
+        _cleanup_(cJSON_Deletep) cJSON *st = cJSON_CreateObject();
+        const cJSON *results = in->results ? in->results
+                                           : cJSON_GetObjectItemCaseSensitive(old, "interfaceStatuses");
+        bool degraded = streq(in->state, "Failed") || any_failed(results);
+        cJSON *ifs;
+
+        if (!st || !cJSON_AddStringToObject(st, "state", in->state) ||
+            !cJSON_AddNumberToObject(st, "observedGeneration", (double) in->generation) ||
+            !cJSON_AddStringToObject(st, "lastProcessed", in->now) ||
+            !add_conditions(st, old, in, degraded))
+                return NULL;
+        ifs = interface_statuses(results);
+        if (!ifs || !cJSON_AddItemToObject(st, "interfaceStatuses", ifs)) {
+                cJSON_Delete(ifs);
+                return NULL;
+        }
+        return TAKE_PTR(st);
+}
+
+bool status_same(const cJSON *a, const cJSON *b) {
+        _cleanup_(cJSON_Deletep) cJSON *x = cJSON_Duplicate(a, true), *y = cJSON_Duplicate(b, true);
+
+        if (!x || !y)
+                return x == y;
+        cJSON_DeleteItemFromObjectCaseSensitive(x, "lastProcessed");
+        cJSON_DeleteItemFromObjectCaseSensitive(y, "lastProcessed");
+        return cJSON_Compare(x, y, true);
+}

@@ -1,0 +1,167 @@
+/* List and watch of one object, with relist on 410 Gone and backoff on failures. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "watch.h"
+#include "watcher.h"
+
+unsigned backoff_ms(unsigned failures, unsigned cap_ms) {
+        unsigned base = 500;
+
+        for (unsigned i = 1; i < failures && base < cap_ms; i++)
+                base *= 2;
+        if (base > cap_ms)
+                base = cap_ms;
+        /* Jitter of +-50%: nodes that lost the API together do not come back together. */
+        return base / 2 + (unsigned) (random() % (base + 1));
+}
+
+static void post(Watcher *w, cJSON *object) {
+        WatchMsg *m = malloc(sizeof(*m));
+
+        if (!m) {
+                cJSON_Delete(object);
+                return;
+        }
+        m->object = object;
+        if (write(w->fd, &m, sizeof(m)) != sizeof(m)) {
+                cJSON_Delete(object);
+                free(m);
+        }
+}
+
+/* Sleeps in short steps so that stop is noticed. */
+static void pause_ms(Watcher *w, unsigned ms) {
+        for (unsigned t = 0; t < ms && !atomic_load(&w->stop); t += 50) {
+                struct timespec ts = { 0, 50 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
+}
+
+static int list(Watcher *w) {
+        _cleanup_(freep) char *base = NULL, *path = NULL;
+        KubeResponse r;
+        const cJSON *items, *rv;
+        int k;
+
+        if (kube_path(w->kube, NULL, NULL, &base) < 0 ||
+            asprintf(&path, "%s?fieldSelector=metadata.name%%3D%s", base, w->kube->node_name) < 0)
+                return -ENOMEM;
+        k = kube_request(w->kube, "GET", path, NULL, NULL, &r);
+        if (k < 0 || r.code != 200) {
+                blog(BLOG_WARNING, k, "Listing the node's MultiNicNodeConfig failed", "detail",
+                     r.error, NULL);
+                kube_response_done(&r);
+                return k < 0 ? k : -EIO;
+        }
+        items = cJSON_GetObjectItemCaseSensitive(r.body, "items");
+        rv = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r.body, "metadata"),
+                                              "resourceVersion");
+        snprintf(w->rv, sizeof(w->rv), "%s", cJSON_GetStringValue(rv) ?: "");
+        post(w, cJSON_GetArraySize(items) > 0 ? cJSON_DetachItemFromArray((cJSON *) items, 0)
+                                              : NULL);
+        kube_response_done(&r);
+        atomic_store(&w->metrics->ready, true);
+        return 0;
+}
+
+static void remember_rv(Watcher *w, const cJSON *object) {
+        const char *rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(object, "metadata"), "resourceVersion"));
+
+        if (rv)
+                snprintf(w->rv, sizeof(w->rv), "%s", rv);
+}
+
+static int on_line(const char *line, size_t len, void *userdata) {
+        Watcher *w = userdata;
+        WatchEvent e;
+
+        if (watch_event_parse(line, len, &e) < 0) {
+                blog(BLOG_WARNING, EBADMSG, "Not a watch event; starting the watch again", NULL);
+                return -EBADMSG;
+        }
+        switch (e.type) {
+        case WATCH_ADDED:
+        case WATCH_MODIFIED:
+                remember_rv(w, e.object);
+                post(w, TAKE_PTR(e.object));
+                break;
+        case WATCH_DELETED:
+                remember_rv(w, e.object);
+                post(w, NULL);
+                break;
+        case WATCH_BOOKMARK:
+                remember_rv(w, e.object);
+                break;
+        case WATCH_ERROR:
+                /* 410 Gone: the resourceVersion is too old to watch from; list again. */
+                if (watch_event_error_code(&e) == 410)
+                        w->relist = true;
+                watch_event_done(&e);
+                return -ESTALE;
+        }
+        watch_event_done(&e);
+        return 0;
+}
+
+static int watch_once(Watcher *w) {
+        _cleanup_(freep) char *base = NULL, *path = NULL;
+        char err[256] = "";
+        int code;
+
+        if (kube_path(w->kube, NULL, NULL, &base) < 0 ||
+            asprintf(&path,
+                     "%s?watch=1&fieldSelector=metadata.name%%3D%s&resourceVersion=%s"
+                     "&timeoutSeconds=%u&allowWatchBookmarks=true",
+                     base, w->kube->node_name, w->rv, w->timeout_seconds) < 0)
+                return -ENOMEM;
+        code = kube_watch(w->kube, path, &w->stop, on_line, w, err, sizeof(err));
+        if (code == 200 || atomic_load(&w->stop))
+                return 0; /* the server's timeout ended it: watch on from the same point */
+        if (code == 410)
+                w->relist = true;
+        if (!w->relist)
+                blog(BLOG_WARNING, code < 0 ? code : 0, "Watch failed", "detail",
+                     err[0] ? err : "unexpected HTTP status", NULL);
+        return -EIO;
+}
+
+static void *watcher_main(void *userdata) {
+        Watcher *w = userdata;
+        unsigned failures = 0;
+
+        while (!atomic_load(&w->stop)) {
+                if (list(w) < 0) {
+                        metrics_api_error(w->metrics);
+                        pause_ms(w, backoff_ms(++failures, 30000));
+                        continue;
+                }
+                failures = 0;
+                w->relist = false;
+                while (!atomic_load(&w->stop) && !w->relist) {
+                        if (watch_once(w) >= 0) {
+                                failures = 0;
+                                continue;
+                        }
+                        metrics_watch_restart(w->metrics);
+                        if (!w->relist)
+                                pause_ms(w, backoff_ms(++failures, 30000));
+                }
+        }
+        return NULL;
+}
+
+int watcher_start(Watcher *w) {
+        atomic_store(&w->stop, false);
+        return -pthread_create(&w->thread, NULL, watcher_main, w);
+}
+
+void watcher_stop(Watcher *w) {
+        atomic_store(&w->stop, true);
+        pthread_join(w->thread, NULL);
+}

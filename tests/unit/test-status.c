@@ -1,0 +1,91 @@
+/* Unit tests of the status the bridge writes: conditions follow the API conventions. */
+#include "cjson-util.h"
+#include "status.h"
+#include "tests.h"
+
+static cJSON *results(const char *state) {
+        char text[256];
+
+        snprintf(text, sizeof(text),
+                 "[{\"id\":0,\"name\":\"multinic0\",\"macAddress\":\"fa:16:3e:00:00:01\","
+                 "\"state\":\"%s\",\"message\":\"m\",\"changes\":[\"rename\"]}]", state);
+        return cJSON_Parse(text);
+}
+
+static const cJSON *cond(const cJSON *st, const char *type) {
+        const cJSON *c;
+
+        cJSON_ArrayForEach(c, cJSON_GetObjectItem(st, "conditions"))
+                if (streq(cJSON_GetStringValue(cJSON_GetObjectItem(c, "type")), type))
+                        return c;
+        return NULL;
+}
+
+static const char *field(const cJSON *o, const char *key) {
+        return cJSON_GetStringValue(cJSON_GetObjectItem(o, key));
+}
+
+static void test_configured_is_ready_and_not_degraded(void) {
+        _cleanup_(cJSON_Deletep) cJSON *r = results("configured");
+        StatusInput in = { "Configured", 3, "Configured", "ok", r, "2026-12-03T10:00:00Z" };
+        _cleanup_(cJSON_Deletep) cJSON *st = status_build(NULL, &in);
+
+        ASSERT_STREQ(field(st, "state"), "Configured");
+        ASSERT_EQ(cJSON_GetObjectItem(st, "observedGeneration")->valueint, 3);
+        ASSERT_STREQ(field(cond(st, "Ready"), "status"), "True");
+        ASSERT_STREQ(field(cond(st, "Degraded"), "status"), "False");
+        ASSERT_EQ(cJSON_GetObjectItem(cond(st, "Ready"), "observedGeneration")->valueint, 3);
+        /* Only the schema's keys reach the object. */
+        ASSERT_TRUE(!cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(st,
+                                         "interfaceStatuses"), 0), "changes"));
+}
+
+static void test_transition_time_moves_only_when_the_status_changes(void) {
+        _cleanup_(cJSON_Deletep) cJSON *ok = results("configured"), *bad = results("failed");
+        StatusInput a = { "Configured", 1, "Configured", "ok", ok, "2026-12-03T10:00:00Z" };
+        StatusInput b = { "Configured", 2, "Configured", "ok", ok, "2026-12-03T11:00:00Z" };
+        StatusInput c = { "Failed", 3, "InterfaceFailed", "no", bad, "2026-12-03T12:00:00Z" };
+        _cleanup_(cJSON_Deletep) cJSON *s1 = status_build(NULL, &a);
+        _cleanup_(cJSON_Deletep) cJSON *s2 = status_build(s1, &b);
+        _cleanup_(cJSON_Deletep) cJSON *s3 = status_build(s2, &c);
+
+        ASSERT_STREQ(field(cond(s2, "Ready"), "lastTransitionTime"), "2026-12-03T10:00:00Z");
+        ASSERT_STREQ(field(cond(s3, "Ready"), "lastTransitionTime"), "2026-12-03T12:00:00Z");
+        ASSERT_STREQ(field(cond(s3, "Degraded"), "status"), "True");
+        ASSERT_STREQ(field(cond(s3, "Degraded"), "reason"), "InterfaceFailed");
+}
+
+static void test_same_status_ignores_last_processed(void) {
+        _cleanup_(cJSON_Deletep) cJSON *ok = results("configured");
+        StatusInput a = { "Configured", 1, "Configured", "ok", ok, "2026-12-03T10:00:00Z" };
+        StatusInput b = { "Configured", 1, "Configured", "ok", ok, "2026-12-03T11:00:00Z" };
+        _cleanup_(cJSON_Deletep) cJSON *s1 = status_build(NULL, &a);
+        _cleanup_(cJSON_Deletep) cJSON *s2 = status_build(s1, &b);
+
+        ASSERT_TRUE(status_same(s1, s2));
+        b.generation = 2;
+        cJSON *s3 = status_build(s1, &b);
+        ASSERT_TRUE(!status_same(s1, s3));
+        cJSON_Delete(s3);
+}
+
+static void test_refusal_keeps_the_last_interface_statuses(void) {
+        _cleanup_(cJSON_Deletep) cJSON *ok = results("configured");
+        StatusInput a = { "Configured", 1, "Configured", "ok", ok, "2026-12-03T10:00:00Z" };
+        StatusInput b = { "Failed", 2, "InvalidSpec", "spec.interfaces[0].macAddress: bad", NULL,
+                          "2026-12-03T11:00:00Z" };
+        _cleanup_(cJSON_Deletep) cJSON *s1 = status_build(NULL, &a);
+        _cleanup_(cJSON_Deletep) cJSON *s2 = status_build(s1, &b);
+
+        ASSERT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(s2, "interfaceStatuses")), 1);
+        ASSERT_STREQ(field(cond(s2, "Ready"), "status"), "False");
+        ASSERT_CONTAINS(field(cond(s2, "Degraded"), "message"), "macAddress");
+}
+
+int main(void) {
+        RUN_TEST(test_configured_is_ready_and_not_degraded);
+        RUN_TEST(test_transition_time_moves_only_when_the_status_changes);
+        RUN_TEST(test_same_status_ignores_last_processed);
+        RUN_TEST(test_refusal_keeps_the_last_interface_statuses);
+        return 0;
+}
