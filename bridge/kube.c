@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cjson-util.h"
 #include "fileio.h"
 #include "kube.h"
 #include "util.h"
@@ -35,7 +36,8 @@ static char *read_trimmed(const char *path) {
 }
 
 int kube_config_complete(KubeConfig *c, char *err, size_t errlen) {
-        const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
+        const char *host = getenv("KUBERNETES_SERVICE_HOST");
+        const char *port = getenv("KUBERNETES_SERVICE_PORT");
 
         if (!c->api_url && host) {
                 /* An IPv6 service address needs brackets in a URL. */
@@ -150,7 +152,7 @@ static int easy_setup(const KubeConfig *c, const char *path, const char *content
 
 /* A failed request's Status message, for logs and events. */
 static void response_error_from_body(KubeResponse *r) {
-        const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r->body, "message"));
+        const char *msg = json_string(r->body, "message");
 
         if (r->code >= 400)
                 snprintf(r->error, sizeof(r->error), "HTTP %ld: %s", r->code,

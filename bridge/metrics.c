@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cjson-util.h"
 #include "metrics.h"
 #include "util.h"
 
@@ -64,14 +65,13 @@ static void render_interfaces(FILE *f, const cJSON *interfaces) {
         fprintf(f, "# HELP multinic_bridge_interface_state State of each NIC as last reported.\n"
                    "# TYPE multinic_bridge_interface_state gauge\n");
         cJSON_ArrayForEach(i, interfaces) {
-                const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(i, "name"));
-                const char *mac = cJSON_GetStringValue(
-                        cJSON_GetObjectItemCaseSensitive(i, "macAddress"));
-                const char *state = cJSON_GetStringValue(
-                        cJSON_GetObjectItemCaseSensitive(i, "state"));
+                const char *name = json_string(i, "name");
+                const char *mac = json_string(i, "macAddress");
+                const char *state = json_string(i, "state");
 
                 /* Names, MACs and states are validated identifiers: nothing to escape. */
-                fprintf(f, "multinic_bridge_interface_state{name=\"%s\",mac=\"%s\",state=\"%s\"} 1\n",
+                fprintf(f,
+                        "multinic_bridge_interface_state{name=\"%s\",mac=\"%s\",state=\"%s\"} 1\n",
                         name ? name : "", mac ? mac : "", state ? state : "");
         }
 }

@@ -72,8 +72,9 @@ static int set_finalizer(Bridge *b, bool present) {
         cJSON *list = cJSON_AddArrayToObject(md, "finalizers");
         const cJSON *f;
 
-        if (!list || !cJSON_AddStringToObject(md, "resourceVersion", meta_str(b->object,
-                                                                              "resourceVersion") ?: ""))
+        const char *rv = meta_str(b->object, "resourceVersion");
+
+        if (!list || !cJSON_AddStringToObject(md, "resourceVersion", rv ? rv : ""))
                 return -ENOMEM;
         cJSON_ArrayForEach(f, meta(b->object, "finalizers"))
                 if (!streq_ptr(cJSON_GetStringValue(f), BRIDGE_FINALIZER))
@@ -106,7 +107,8 @@ static void post_event(Bridge *b, bool warning, const char *reason, const char *
         cJSON_AddStringToObject(obj, "name", meta_str(b->object, "name") ?: "");
         cJSON_AddStringToObject(obj, "namespace", b->kube.namespace);
         cJSON_AddStringToObject(obj, "uid", meta_str(b->object, "uid") ?: "");
-        cJSON_AddStringToObject(obj, "resourceVersion", meta_str(b->object, "resourceVersion") ?: "");
+        cJSON_AddStringToObject(obj, "resourceVersion",
+                                meta_str(b->object, "resourceVersion") ?: "");
         cJSON_AddStringToObject(e, "reason", reason);
         cJSON_AddStringToObject(e, "message", message);
         cJSON_AddStringToObject(e, "type", warning ? "Warning" : "Normal");
@@ -145,7 +147,8 @@ static int write_status(Bridge *b, const char *state, const char *reason, const 
                 cJSON_Delete(st);
                 return -ENOMEM;
         }
-        metrics_set_interfaces(&b->metrics, cJSON_GetObjectItemCaseSensitive(st, "interfaceStatuses"));
+        metrics_set_interfaces(&b->metrics,
+                               cJSON_GetObjectItemCaseSensitive(st, "interfaceStatuses"));
         if (old && status_same(old, st)) {
                 cJSON_Delete(st);
                 return 0;
@@ -153,6 +156,14 @@ static int write_status(Bridge *b, const char *state, const char *reason, const 
         cJSON_AddItemToObject(body, "status", st);
         return patch(b, "status", body);
 }
+
+/* The conditions' reason for each outcome of an Apply that multinicd answered. */
+static const char *const apply_reasons[] = {
+        [APPLY_CONFIGURED] = "Configured",
+        [APPLY_PENDING] = "InterfacesPending",
+        [APPLY_FAILED] = "InterfaceFailed",
+        [APPLY_ERROR] = "DaemonUnavailable",
+};
 
 static ApplyResult apply_result(const char *state) {
         if (streq_ptr(state, "Configured"))
@@ -208,18 +219,13 @@ static void reconcile_delete(Bridge *b) {
 
 static void apply_done(Bridge *b, const AgentReply *r, double seconds) {
         const cJSON *results = cJSON_GetObjectItemCaseSensitive(r->reply, "results");
-        const char *state = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r->reply, "state"));
+        const char *state = json_string(r->reply, "state");
         ApplyResult res = apply_result(state);
-        static const char *const reasons[] = {
-                [APPLY_CONFIGURED] = "Configured",
-                [APPLY_PENDING] = "InterfacesPending",
-                [APPLY_FAILED] = "InterfaceFailed",
-        };
         char message[512], gen[24];
 
         snprintf(message, sizeof(message), "multinicd: %s", state ? state : "no state");
         metrics_apply(&b->metrics, res, seconds);
-        if (write_status(b, state ? state : "Failed", reasons[res], message, results) < 0) {
+        if (write_status(b, state ? state : "Failed", apply_reasons[res], message, results) < 0) {
                 schedule_retry(b);
                 return;
         }
@@ -261,7 +267,8 @@ static void reconcile_apply(Bridge *b) {
         case AGENT_UNAVAILABLE:
                 metrics_apply(&b->metrics, APPLY_ERROR, now_seconds() - start);
                 (void) write_status(b, "Failed", r.reason, r.message, NULL);
-                blog(BLOG_WARNING, 0, "multinicd did not apply the spec", "detail", r.message, NULL);
+                blog(BLOG_WARNING, 0, "multinicd did not apply the spec", "detail", r.message,
+                     NULL);
                 agent_reply_done(&r);
                 schedule_retry(b);
                 return;
@@ -308,11 +315,10 @@ void bridge_refresh_status(Bridge *b) {
             generation(b->object) != b->done_generation ||
             agent_properties(b->bus, &props) < 0)
                 return;
-        state = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(props, "State"));
+        state = json_string(props, "State");
         if (!state || streq(state, "Idle"))
                 return;
-        (void) write_status(b, state, apply_result(state) == APPLY_CONFIGURED ? "Configured"
-                                      : apply_result(state) == APPLY_PENDING ? "InterfacesPending"
-                                                                             : "InterfaceFailed",
-                            "multinicd reported a change", cJSON_GetObjectItemCaseSensitive(props, "Interfaces"));
+        (void) write_status(b, state, apply_reasons[apply_result(state)],
+                            "multinicd reported a change",
+                            cJSON_GetObjectItemCaseSensitive(props, "Interfaces"));
 }

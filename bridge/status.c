@@ -17,7 +17,7 @@ static const cJSON *find_condition(const cJSON *old, const char *type) {
         const cJSON *c;
 
         cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(old, "conditions"))
-                if (streq_ptr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "type")),
+                if (streq_ptr(json_string(c, "type"),
                               type))
                         return c;
         return NULL;
@@ -30,10 +30,9 @@ static cJSON *condition(const cJSON *old, const char *type, bool value, const ch
         const char *since = in->now;
         cJSON *c = cJSON_CreateObject();
 
-        if (prev && streq_ptr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(prev, "status")),
+        if (prev && streq_ptr(json_string(prev, "status"),
                               status)) {
-                const char *t = cJSON_GetStringValue(
-                        cJSON_GetObjectItemCaseSensitive(prev, "lastTransitionTime"));
+                const char *t = json_string(prev, "lastTransitionTime");
                 if (t)
                         since = t;
         }
@@ -53,7 +52,7 @@ static bool any_failed(const cJSON *results) {
         const cJSON *r;
 
         cJSON_ArrayForEach(r, results)
-                if (streq_ptr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "state")),
+                if (streq_ptr(json_string(r, "state"),
                               "failed"))
                         return true;
         return false;
@@ -65,19 +64,26 @@ static cJSON *interface_statuses(const cJSON *results) {
         cJSON *arr = cJSON_CreateArray();
         const cJSON *r;
 
+        if (!arr)
+                return NULL;
         cJSON_ArrayForEach(r, results) {
                 cJSON *o = cJSON_CreateObject();
 
-                if (!o || !cJSON_AddItemToArray(arr, o))
-                        return cJSON_Delete(o), cJSON_Delete(arr), NULL;
+                if (!o || !cJSON_AddItemToArray(arr, o)) {
+                        cJSON_Delete(o);
+                        goto fail;
+                }
                 for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
                         const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, keys[i]);
 
                         if (v && !cJSON_AddItemToObject(o, keys[i], cJSON_Duplicate(v, true)))
-                                return cJSON_Delete(arr), NULL;
+                                goto fail;
                 }
         }
         return arr;
+fail:
+        cJSON_Delete(arr);
+        return NULL;
 }
 
 static bool add_conditions(cJSON *st, const cJSON *old, const StatusInput *in, bool degraded) {
@@ -88,21 +94,29 @@ static bool add_conditions(cJSON *st, const cJSON *old, const StatusInput *in, b
         if (!conds)
                 return false;
         c = condition(old, "Ready", ready, in->reason, in->message, in);
-        if (!c || !cJSON_AddItemToArray(conds, c))
-                return cJSON_Delete(c), false;
+        if (!c || !cJSON_AddItemToArray(conds, c)) {
+                cJSON_Delete(c);
+                return false;
+        }
         c = condition(old, "Degraded", degraded, degraded ? in->reason : "AsExpected",
                       degraded ? in->message : "", in);
-        if (!c || !cJSON_AddItemToArray(conds, c))
-                return cJSON_Delete(c), false;
+        if (!c || !cJSON_AddItemToArray(conds, c)) {
+                cJSON_Delete(c);
+                return false;
+        }
         return true;
 }
 
 cJSON *status_build(const cJSON *old, const StatusInput *in) {
         _cleanup_(cJSON_Deletep) cJSON *st = cJSON_CreateObject();
-        const cJSON *results = in->results ? in->results
-                                           : cJSON_GetObjectItemCaseSensitive(old, "interfaceStatuses");
-        bool degraded = streq(in->state, "Failed") || any_failed(results);
+        const cJSON *results = in->results;
+
+        bool degraded;
         cJSON *ifs;
+
+        if (!results)
+                results = cJSON_GetObjectItemCaseSensitive(old, "interfaceStatuses");
+        degraded = streq(in->state, "Failed") || any_failed(results);
 
         if (!st || !cJSON_AddStringToObject(st, "state", in->state) ||
             !cJSON_AddNumberToObject(st, "observedGeneration", (double) in->generation) ||

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cjson-util.h"
 #include "util.h"
 #include "watch.h"
 
@@ -65,7 +66,7 @@ int watch_event_parse(const char *line, size_t len, WatchEvent *ret) {
                 [WATCH_ERROR] = "ERROR",
         };
         cJSON *doc = cJSON_ParseWithLength(line, len);
-        const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "type"));
+        const char *type = json_string(doc, "type");
         cJSON *object = cJSON_GetObjectItemCaseSensitive(doc, "object");
 
         for (size_t i = 0; type && cJSON_IsObject(object) && i < ELEMENTSOF(types); i++)
