@@ -172,52 +172,37 @@ static void emit_changed(Manager *mgr) {
                 log_warning_errno(r, "Failed to emit PropertiesChanged, ignoring: %m");
 }
 
-static int method_apply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+/* Apply and Remove: read and check the arguments, authorize, change, log, signal, reply. */
+static int method_change(sd_bus_message *m, Manager *mgr, bool apply, sd_bus_error *ret_error) {
+        const char *method = apply ? "Apply" : "Remove";
         _cleanup_(spec_done) Spec spec;
         _cleanup_(call_result_done) CallResult c = {};
-        Manager *mgr = userdata;
         uint32_t uid, pid;
         Error e = {};
         int r;
 
         spec_init(&spec);
-        r = bus_read_spec(m, true, &spec, &e);
+        r = bus_read_spec(m, apply, &spec, &e);
         if (r < 0)
                 return e.kind ? reply_error(ret_error, &e, r) : r;
-        r = caller_check(m, "Apply", &uid, &pid, ret_error);
+        r = caller_check(m, method, &uid, &pid, ret_error);
         if (r <= 0)
                 return r;
 
-        r = manager_apply(mgr, &spec, &c, &e);
-        log_call("Apply", uid, pid, r < 0 ? e.message : c.overall);
+        r = apply ? manager_apply(mgr, &spec, &c, &e) : manager_remove(mgr, &spec, &c, &e);
+        log_call(method, uid, pid, r < 0 ? e.message : apply ? c.overall : "released");
         emit_changed(mgr);
         if (r < 0)
                 return reply_error(ret_error, &e, r);
-        return reply_results(m, &c, true);
+        return reply_results(m, &c, apply);
+}
+
+static int method_apply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        return method_change(m, userdata, true, ret_error);
 }
 
 static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        _cleanup_(spec_done) Spec spec;
-        _cleanup_(call_result_done) CallResult c = {};
-        Manager *mgr = userdata;
-        uint32_t uid, pid;
-        Error e = {};
-        int r;
-
-        spec_init(&spec);
-        r = bus_read_spec(m, false, &spec, &e);
-        if (r < 0)
-                return e.kind ? reply_error(ret_error, &e, r) : r;
-        r = caller_check(m, "Remove", &uid, &pid, ret_error);
-        if (r <= 0)
-                return r;
-
-        r = manager_remove(mgr, &spec, &c, &e);
-        log_call("Remove", uid, pid, r < 0 ? e.message : "released");
-        emit_changed(mgr);
-        if (r < 0)
-                return reply_error(ret_error, &e, r);
-        return reply_results(m, &c, false);
+        return method_change(m, userdata, false, ret_error);
 }
 
 static int append_change(sd_bus_message *r, const Plan *p, const Action *a) {

@@ -124,43 +124,60 @@ static void strings_init(Strings *s, const ManagedNic *m) {
         }
 }
 
-/* Closes the stream and hands its text over; -ENOMEM if anything failed to fit. */
-static int stream_finish(FILE *f, char **buf, char **ret) {
-        bool failed = ferror(f);
+/* One file being rendered: a memory stream, and the NIC's values as text. */
+typedef struct Render {
+        char *buf;
+        size_t len;
+        FILE *f;
+        Strings s;
+} Render;
 
-        if (fclose(f) != 0 || failed) {
-                free(*buf);
+static int render_begin(Render *r, const ManagedNic *m) {
+        *r = (Render) {};
+        r->f = open_memstream(&r->buf, &r->len);
+        if (!r->f)
+                return -ENOMEM;
+        strings_init(&r->s, m);
+        fprintf(r->f, "%s\n", PERSIST_MARKER);
+        return 0;
+}
+
+/* Closes the stream and hands its text over; -ENOMEM if anything failed to fit. */
+static int render_end(Render *r, char **ret) {
+        bool failed = ferror(r->f);
+
+        if (fclose(r->f) != 0 || failed) {
+                free(r->buf);
                 return -ENOMEM;
         }
-        *ret = *buf;
+        *ret = r->buf;
         return 0;
 }
 
 /* MACs are quoted so that no YAML loader reads them as numbers (base 60 in YAML 1.1). */
 int render_netplan(const ManagedNic *m, char **ret) {
-        char *buf = NULL;
-        size_t len;
-        FILE *f = open_memstream(&buf, &len);
-        Strings s;
+        Render r;
+        FILE *f;
 
-        if (!f)
+        if (render_begin(&r, m) < 0)
                 return -ENOMEM;
-        strings_init(&s, m);
-        fprintf(f, "%s\nnetwork:\n  version: 2\n  ethernets:\n    %s:\n", PERSIST_MARKER, m->name);
-        fprintf(f, "      match:\n        macaddress: \"%s\"\n      set-name: %s\n", s.mac, m->name);
+        f = r.f;
+        fprintf(f, "network:\n  version: 2\n  ethernets:\n    %s:\n", m->name);
+        fprintf(f, "      match:\n        macaddress: \"%s\"\n      set-name: %s\n", r.s.mac,
+                m->name);
         if (m->mtu > 0)
                 fprintf(f, "      mtu: %u\n", m->mtu);
         fprintf(f, "      dhcp4: false\n      dhcp6: false\n");
-        fprintf(f, "      addresses:\n        - \"%s/%u\"\n", s.addr, m->address.prefixlen);
+        fprintf(f, "      addresses:\n        - \"%s/%u\"\n", r.s.addr, m->address.prefixlen);
         if (m->has_route)
                 fprintf(f, "      routes:\n        - to: \"%s/%u\"\n          from: \"%s\"\n"
                            "          scope: link\n          table: %u\n",
-                        s.net, m->route.dst_len, s.addr, m->route.table);
+                        r.s.net, m->route.dst_len, r.s.addr, m->route.table);
         if (m->has_rule)
                 fprintf(f, "      routing-policy:\n        - from: \"%s\"\n          table: %u\n"
                            "          priority: %u\n",
-                        s.addr, m->rule.table, m->rule.priority);
-        return stream_finish(f, &buf, ret);
+                        r.s.addr, m->rule.table, m->rule.priority);
+        return render_end(&r, ret);
 }
 
 void keyfile_uuid(const uint8_t mac[6], char ret[37]) {
@@ -178,65 +195,56 @@ void keyfile_uuid(const uint8_t mac[6], char ret[37]) {
 /* route-table puts NetworkManager's prefix route in the NIC's table rather than main, which is
  * what noprefixroute plus the table route do at runtime. */
 int render_keyfile(const ManagedNic *m, char **ret) {
-        char *buf = NULL, uuid[37];
-        size_t len;
-        FILE *f = open_memstream(&buf, &len);
-        Strings s;
+        char uuid[37];
+        Render r;
+        FILE *f;
 
-        if (!f)
+        if (render_begin(&r, m) < 0)
                 return -ENOMEM;
-        strings_init(&s, m);
+        f = r.f;
         keyfile_uuid(m->mac, uuid);
-        fprintf(f, "%s\n[connection]\nid=multinic-%s\nuuid=%s\ntype=ethernet\n"
-                   "interface-name=%s\nautoconnect=true\n\n", PERSIST_MARKER, m->name, uuid,
-                m->name);
-        fprintf(f, "[ethernet]\nmac-address=%s\n", s.mac);
+        fprintf(f, "[connection]\nid=multinic-%s\nuuid=%s\ntype=ethernet\n"
+                   "interface-name=%s\nautoconnect=true\n\n", m->name, uuid, m->name);
+        fprintf(f, "[ethernet]\nmac-address=%s\n", r.s.mac);
         if (m->mtu > 0)
                 fprintf(f, "mtu=%u\n", m->mtu);
-        fprintf(f, "\n[ipv4]\nmethod=manual\naddress1=%s/%u\nnever-default=true\n", s.addr,
+        fprintf(f, "\n[ipv4]\nmethod=manual\naddress1=%s/%u\nnever-default=true\n", r.s.addr,
                 m->address.prefixlen);
         if (m->has_route)
                 fprintf(f, "route-table=%u\nroute-metric=0\nroute1=%s/%u\n"
                            "route1_options=scope=253,src=%s,table=%u\n",
-                        m->route.table, s.net, m->route.dst_len, s.addr, m->route.table);
+                        m->route.table, r.s.net, m->route.dst_len, r.s.addr, m->route.table);
         if (m->has_rule)
                 fprintf(f, "routing-rule1=priority %u from %s table %u\n", m->rule.priority,
-                        s.addr, m->rule.table);
+                        r.s.addr, m->rule.table);
         fprintf(f, "\n[ipv6]\nmethod=disabled\n");
-        return stream_finish(f, &buf, ret);
+        return render_end(&r, ret);
 }
 
 /* Type=ether keeps VLANs, bridges and bonds that share the MAC from matching. */
 int render_link(const ManagedNic *m, char **ret) {
-        char *buf = NULL;
-        size_t len;
-        FILE *f = open_memstream(&buf, &len);
-        Strings s;
+        Render r;
 
-        if (!f)
+        if (render_begin(&r, m) < 0)
                 return -ENOMEM;
-        strings_init(&s, m);
-        fprintf(f, "%s\n[Match]\nMACAddress=%s\nType=ether\n\n[Link]\nName=%s\n", PERSIST_MARKER,
-                s.mac, m->name);
+        fprintf(r.f, "[Match]\nMACAddress=%s\nType=ether\n\n[Link]\nName=%s\n", r.s.mac, m->name);
         if (m->mtu > 0)
-                fprintf(f, "MTUBytes=%u\n", m->mtu);
-        return stream_finish(f, &buf, ret);
+                fprintf(r.f, "MTUBytes=%u\n", m->mtu);
+        return render_end(&r, ret);
 }
 
 int render_sysctl(const State *state, const Config *config, char **ret) {
-        char *buf = NULL;
-        size_t len;
-        FILE *f = open_memstream(&buf, &len);
+        const ManagedNic none = {};
+        Render r;
 
-        if (!f)
+        if (render_begin(&r, &none) < 0)
                 return -ENOMEM;
-        fprintf(f, "%s\n", PERSIST_MARKER);
         for (size_t i = 0; i < state->n_nics; i++)
                 for (size_t k = 0; k < _DEVCONF_MAX; k++)
                         /* The slash form, since an interface name may hold a dot. */
-                        fprintf(f, "net/ipv4/conf/%s/%s = %d\n", state->nics[i].name,
+                        fprintf(r.f, "net/ipv4/conf/%s/%s = %d\n", state->nics[i].name,
                                 devconf_to_string((Devconf) k), config->devconf[k]);
-        return stream_finish(f, &buf, ret);
+        return render_end(&r, ret);
 }
 
 static int set_add(PersistSet *set, size_t nic, mode_t mode, char *content, const char *dir,
