@@ -147,6 +147,16 @@ static int on_resync(sd_event_source *s, uint64_t usec, void *userdata) {
                        : sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
+/* What the watcher sent after the loop stopped listening. */
+static void drain(int fd) {
+        WatchMsg *m;
+
+        while (read(fd, &m, sizeof(m)) == sizeof(m)) {
+                cJSON_Delete(m->object);
+                free(m);
+        }
+}
+
 static int setup_bus(Bridge *b) {
         int r;
 
@@ -216,6 +226,7 @@ static int run(Bridge *b, const Args *a) {
         r = sd_event_loop(b->event);
         watcher_stop(&b->watcher);
         close(b->watcher.fd);
+        drain(rfd);
         close(rfd);
         return r;
 }

@@ -131,11 +131,11 @@ static void post_event(Bridge *b, bool warning, const char *reason, const char *
 }
 
 /* Writes the status unless it would say what it says already. */
-static int write_status(Bridge *b, const char *state, const char *reason, const char *message,
-                        const cJSON *results) {
+static int write_status(Bridge *b, int64_t gen, const char *state, const char *reason,
+                        const char *message, const cJSON *results) {
         _cleanup_(cJSON_Deletep) cJSON *body = cJSON_CreateObject();
         const cJSON *old = cJSON_GetObjectItemCaseSensitive(b->object, "status");
-        StatusInput in = { .state = state, .generation = generation(b->object), .reason = reason,
+        StatusInput in = { .state = state, .generation = gen, .reason = reason,
                            .message = message, .results = results };
         char now[32];
         cJSON *st;
@@ -217,56 +217,60 @@ static void reconcile_delete(Bridge *b) {
         b->failures = 0;
 }
 
-static void apply_done(Bridge *b, const AgentReply *r, double seconds) {
+static void apply_done(Bridge *b, int64_t gen, const AgentReply *r, double seconds) {
         const cJSON *results = cJSON_GetObjectItemCaseSensitive(r->reply, "results");
         const char *state = json_string(r->reply, "state");
         ApplyResult res = apply_result(state);
-        char message[512], gen[24];
+        char message[512], g[24];
 
         snprintf(message, sizeof(message), "multinicd: %s", state ? state : "no state");
         metrics_apply(&b->metrics, res, seconds);
-        if (write_status(b, state ? state : "Failed", apply_reasons[res], message, results) < 0) {
+        if (write_status(b, gen, state ? state : "Failed", apply_reasons[res], message,
+                         results) < 0) {
                 schedule_retry(b);
                 return;
         }
-        snprintf(gen, sizeof(gen), "%lld", (long long) generation(b->object));
+        snprintf(g, sizeof(g), "%lld", (long long) gen);
         blog(res == APPLY_FAILED ? BLOG_WARNING : BLOG_INFO, 0, "Applied", "state", state,
-             "generation", gen, NULL);
+             "generation", g, NULL);
         post_event(b, res == APPLY_FAILED, res == APPLY_FAILED ? "ApplyFailed" : "Applied",
                    message);
 }
 
+/* Applies the object as it is now. Status writes hand back newer versions of the object, so
+ * the spec and generation are taken once, at the start. */
 static void reconcile_apply(Bridge *b) {
+        _cleanup_(cJSON_Deletep) cJSON *obj = cJSON_Duplicate(b->object, true);
+        int64_t gen = generation(obj);
         double start = now_seconds();
         AgentReply r;
         int k;
 
-        k = write_status(b, "InProgress", "Applying", "multinicd is applying the spec", NULL);
-        if (k < 0) {
-                schedule_retry(b);
+        if (!obj)
                 return;
-        }
-        k = agent_apply(b->bus, b->object, &r);
+        k = write_status(b, gen, "InProgress", "Applying", "multinicd is applying the spec", NULL);
+        if (k >= 0)
+                k = agent_apply(b->bus, obj, &r);
         if (k < 0) {
-                blog(BLOG_ERROR, k, "Building the Apply call failed", NULL);
+                blog(BLOG_ERROR, k, "Starting the Apply failed", NULL);
                 schedule_retry(b);
                 return;
         }
         switch (r.outcome) {
         case AGENT_OK:
-                apply_done(b, &r, now_seconds() - start);
+                apply_done(b, gen, &r, now_seconds() - start);
                 break;
         case AGENT_REFUSED:
                 /* The same spec would be refused again: no retry until it changes. */
                 metrics_apply(&b->metrics, APPLY_FAILED, now_seconds() - start);
-                (void) write_status(b, "Failed", r.reason, r.message, NULL);
+                (void) write_status(b, gen, "Failed", r.reason, r.message, NULL);
                 blog(BLOG_WARNING, 0, "multinicd refused the spec", "reason", r.reason, "detail",
                      r.message, NULL);
                 post_event(b, true, r.reason, r.message);
                 break;
         case AGENT_UNAVAILABLE:
                 metrics_apply(&b->metrics, APPLY_ERROR, now_seconds() - start);
-                (void) write_status(b, "Failed", r.reason, r.message, NULL);
+                (void) write_status(b, gen, "Failed", r.reason, r.message, NULL);
                 blog(BLOG_WARNING, 0, "multinicd did not apply the spec", "detail", r.message,
                      NULL);
                 agent_reply_done(&r);
@@ -274,25 +278,27 @@ static void reconcile_apply(Bridge *b) {
                 return;
         }
         agent_reply_done(&r);
-        b->done_generation = generation(b->object);
+        b->done_generation = gen;
         b->failures = 0;
 }
 
 void bridge_reconcile(Bridge *b) {
-        if (!b->object || b->retry)
-                return;
-        if (meta(b->object, "deletionTimestamp")) {
-                reconcile_delete(b);
-                return;
+        /* A status write may answer with a newer version of the object (a new generation, or
+         * its deletion): look again until there is nothing left to do. */
+        for (unsigned i = 0; i < 8 && b->object && !b->retry; i++) {
+                if (meta(b->object, "deletionTimestamp")) {
+                        reconcile_delete(b);
+                        return;
+                }
+                if (!has_finalizer(b->object) && set_finalizer(b, true) < 0) {
+                        schedule_retry(b);
+                        return;
+                }
+                if (generation(b->object) == b->done_generation && !b->force)
+                        return;
+                b->force = false;
+                reconcile_apply(b);
         }
-        if (!has_finalizer(b->object) && set_finalizer(b, true) < 0) {
-                schedule_retry(b);
-                return;
-        }
-        if (generation(b->object) == b->done_generation && !b->force)
-                return;
-        b->force = false;
-        reconcile_apply(b);
 }
 
 void bridge_set_object(Bridge *b, cJSON *object) {
@@ -318,7 +324,7 @@ void bridge_refresh_status(Bridge *b) {
         state = json_string(props, "State");
         if (!state || streq(state, "Idle"))
                 return;
-        (void) write_status(b, state, apply_reasons[apply_result(state)],
+        (void) write_status(b, b->done_generation, state, apply_reasons[apply_result(state)],
                             "multinicd reported a change",
                             cJSON_GetObjectItemCaseSensitive(props, "Interfaces"));
 }

@@ -58,7 +58,8 @@ static bool any_failed(const cJSON *results) {
         return false;
 }
 
-/* Only the keys the status schema has: id, name, macAddress, state, message. */
+/* Only the keys the status schema has: id, name, macAddress, state, message; and only the NICs
+ * of the spec: one that was just released is reported by an event, not kept in the status. */
 static cJSON *interface_statuses(const cJSON *results) {
         static const char *const keys[] = { "id", "name", "macAddress", "state", "message" };
         cJSON *arr = cJSON_CreateArray();
@@ -67,8 +68,11 @@ static cJSON *interface_statuses(const cJSON *results) {
         if (!arr)
                 return NULL;
         cJSON_ArrayForEach(r, results) {
-                cJSON *o = cJSON_CreateObject();
+                cJSON *o;
 
+                if (streq_ptr(json_string(r, "state"), "removed"))
+                        continue;
+                o = cJSON_CreateObject();
                 if (!o || !cJSON_AddItemToArray(arr, o)) {
                         cJSON_Delete(o);
                         goto fail;

@@ -82,10 +82,23 @@ static void test_refusal_keeps_the_last_interface_statuses(void) {
         ASSERT_CONTAINS(field(cond(s2, "Degraded"), "message"), "macAddress");
 }
 
+static void test_released_nics_leave_the_status(void) {
+        _cleanup_(cJSON_Deletep) cJSON *r = cJSON_Parse(
+                "[{\"id\":0,\"name\":\"multinic0\",\"macAddress\":\"fa:16:3e:00:00:01\","
+                "\"state\":\"unchanged\"},{\"id\":1,\"name\":\"ens5\","
+                "\"macAddress\":\"fa:16:3e:00:00:02\",\"state\":\"removed\"}]");
+        StatusInput in = { "Configured", 2, "Configured", "ok", r, "2026-12-03T10:00:00Z" };
+        _cleanup_(cJSON_Deletep) cJSON *st = status_build(NULL, &in);
+
+        ASSERT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(st, "interfaceStatuses")), 1);
+        ASSERT_STREQ(field(cond(st, "Ready"), "status"), "True");
+}
+
 int main(void) {
         RUN_TEST(test_configured_is_ready_and_not_degraded);
         RUN_TEST(test_transition_time_moves_only_when_the_status_changes);
         RUN_TEST(test_same_status_ignores_last_processed);
         RUN_TEST(test_refusal_keeps_the_last_interface_statuses);
+        RUN_TEST(test_released_nics_leave_the_status);
         return 0;
 }

@@ -1,0 +1,232 @@
+"""multinic-bridge end to end: a MultiNicNodeConfig in the API test server reaches multinicd in
+the node's namespace, and its status, finalizer and events come back."""
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+import yaml
+
+from conftest import REPO, PRODUCT_UUID, assert_nic_configured, assert_nic_released, poll
+
+sys.path.insert(0, str(REPO / "tests" / "apiserver"))
+from apiserver import ApiServer, make_tls  # noqa: E402
+
+CRD = REPO / "crds" / "multinicnodeconfigs.yaml"
+SAMPLE = yaml.safe_load((REPO / "crds" / "samples" / "viola2-biz-worker01.yaml").read_text())
+NODE = SAMPLE["metadata"]["name"]
+NS = SAMPLE["metadata"]["namespace"]
+FINALIZER = "multinic.io/cleanup"
+
+
+def sample(**spec_changes):
+    obj = copy.deepcopy(SAMPLE)
+    obj["spec"]["instanceId"] = PRODUCT_UUID
+    obj["spec"].update(spec_changes)
+    return obj
+
+
+def spec_entries(obj):
+    return [dict(e) for e in obj["spec"]["interfaces"]]
+
+
+class Bridge:
+    """multinic-bridge from one build, pointed at the test API server and the private bus."""
+
+    def __init__(self, build, api, tls, token_file, bus, tmp_path):
+        self.cmd = [str(build / "bridge" / "multinic-bridge"), f"--api-url={api.url}",
+                    f"--token-file={token_file}", f"--ca-file={tls.ca}", f"--namespace={NS}",
+                    f"--node-name={NODE}", "--port=0", "--watch-timeout=5"]
+        self.env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus.address)
+        self.log_path = tmp_path / "bridge.log"
+        self.proc = None
+
+    def start(self, *extra):
+        self.log_file = open(self.log_path, "a")
+        self.proc = subprocess.Popen(self.cmd + list(extra), stdout=self.log_file,
+                                     stderr=subprocess.STDOUT, env=self.env)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            rc = self.proc.wait(10)
+            assert rc == 0, f"multinic-bridge exited {rc}:\n{self.log()}"
+        self.log_file.close()
+
+    def log(self):
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def lines(self):
+        return [json.loads(line) for line in self.log().splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    tls = make_tls(tmp_path / "tls")
+    token_file = tmp_path / "token"
+    token_file.write_text("test-token\n")
+    api = ApiServer(CRD, "test-token", tls.cert, tls.key, namespace=NS)
+    api.start()
+    try:
+        yield api, tls, token_file
+    finally:
+        api.stop()
+
+
+@pytest.fixture
+def bridge(build, cluster, bus, daemon, tmp_path):
+    api, tls, token_file = cluster
+    b = Bridge(build, api, tls, token_file, bus, tmp_path)
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
+        sanitizer = [m for m in ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
+                     if m in b.log()]
+        assert not sanitizer, b.log()
+
+
+def status_of(api, name=NODE):
+    obj = api.get(name)
+    return (obj or {}).get("status", {})
+
+
+def wait_state(api, state, generation=None, timeout=10):
+    def ok():
+        st = status_of(api)
+        return st.get("state") == state and (generation is None or
+                                             st.get("observedGeneration") == generation)
+    return api.wait_for(ok, timeout=timeout, what=f"status {state}")
+
+
+def add_sample_nics(node):
+    for entry in SAMPLE["spec"]["interfaces"]:
+        node.nic(f"ens{4 + entry['id']}", entry["macAddress"])
+
+
+def test_sample_object_configures_the_node_and_reports_configured(node, cluster, bridge):
+    api = cluster[0]
+    add_sample_nics(node)
+
+    api.create(sample())
+    wait_state(api, "Configured", generation=1)
+
+    for entry in spec_entries(SAMPLE):
+        assert_nic_configured(node, entry)
+    obj = api.get(NODE)
+    assert FINALIZER in obj["metadata"]["finalizers"]
+    conds = {c["type"]: c for c in obj["status"]["conditions"]}
+    assert conds["Ready"]["status"] == "True" and conds["Degraded"]["status"] == "False"
+    assert conds["Ready"]["observedGeneration"] == 1
+    assert sorted(i["name"] for i in obj["status"]["interfaceStatuses"]) == \
+        ["multinic0", "multinic1"]
+    assert [e["reason"] for e in api.events()] .count("Applied") >= 1
+
+
+def test_changed_address_is_applied_and_removed_interface_released(node, cluster, bridge):
+    api = cluster[0]
+    add_sample_nics(node)
+    api.create(sample())
+    wait_state(api, "Configured", generation=1)
+
+    changed = spec_entries(SAMPLE)
+    changed[0]["address"] = "11.11.11.40"
+    api.update_spec(NODE, dict(api.get(NODE)["spec"], interfaces=changed))
+    wait_state(api, "Configured", generation=2)
+    assert_nic_configured(node, changed[0])
+
+    api.update_spec(NODE, dict(api.get(NODE)["spec"], interfaces=changed[:1]))
+    wait_state(api, "Configured", generation=3)
+    assert_nic_released(node, changed[1]["macAddress"], "ens5", changed[1])
+    assert [i["macAddress"] for i in status_of(api)["interfaceStatuses"]] == \
+        [changed[0]["macAddress"]]
+
+
+def test_deleting_the_object_removes_everything_then_the_finalizer(node, cluster, bridge):
+    api = cluster[0]
+    add_sample_nics(node)
+    api.create(sample())
+    wait_state(api, "Configured")
+
+    api.delete(NODE)
+    api.wait_for(lambda: api.get(NODE) is None, timeout=10, what="the object to go")
+
+    for entry, original in zip(spec_entries(SAMPLE), ("ens4", "ens5")):
+        assert_nic_released(node, entry["macAddress"], original, entry)
+    assert "Removed" in [e["reason"] for e in api.events()]
+
+
+def test_spec_that_bypasses_the_schema_fails_naming_the_field(node, cluster, bridge):
+    api = cluster[0]
+    add_sample_nics(node)
+    before = node.snapshot()
+    bad = sample()
+    bad["spec"]["interfaces"][1]["macAddress"] = "fa-16-3e-0a-17-3b"
+
+    api.validate = False  # a cluster that does not enforce the CRD's schema, for any write
+    api.create(bad)
+    wait_state(api, "Failed", generation=1)
+
+    st = status_of(api)
+    degraded = {c["type"]: c for c in st["conditions"]}["Degraded"]
+    assert degraded["status"] == "True"
+    assert "spec.interfaces[1].macAddress" in degraded["message"]
+    assert node.snapshot() == before
+
+
+def test_api_faults_and_a_daemon_restart_miss_no_generation(node, cluster, bridge, daemon):
+    api = cluster[0]
+    add_sample_nics(node)
+    api.create(sample())
+    wait_state(api, "Configured", generation=1)
+
+    api.fail(count=3, code=500, method="PATCH")
+    api.drop_watches()
+    changed = spec_entries(SAMPLE)
+    changed[1]["mtu"] = 1400
+    api.update_spec(NODE, dict(api.get(NODE)["spec"], interfaces=changed))
+    wait_state(api, "Configured", generation=2, timeout=30)
+    assert_nic_configured(node, changed[1])
+
+    daemon.restart()
+    api.expire_next_watch()
+    api.drop_watches()
+    changed[0]["mtu"] = 1400
+    api.update_spec(NODE, dict(api.get(NODE)["spec"], interfaces=changed))
+    wait_state(api, "Configured", generation=3, timeout=30)
+    for entry in changed:
+        assert_nic_configured(node, entry)
+
+
+def test_wrong_token_is_reported_and_retried(build, node, cluster, bus, daemon, tmp_path):
+    api, tls, token_file = cluster
+    add_sample_nics(node)
+    token_file.write_text("wrong-token\n")
+    b = Bridge(build, api, tls, token_file, bus, tmp_path)
+    b.start()
+    try:
+        api.create(sample())
+        poll(lambda: "401" in b.log(), timeout=10, what="the 401 in the log")
+        token_file.write_text("test-token\n")  # rotated: the bridge reads it again
+        wait_state(api, "Configured", generation=1, timeout=40)
+    finally:
+        b.stop()
+
+
+def test_wrong_ca_is_refused(build, node, cluster, bus, daemon, tmp_path):
+    api, tls, token_file = cluster
+    other = make_tls(tmp_path / "other-tls")
+    b = Bridge(build, api, other, token_file, bus, tmp_path)
+    b.start()
+    try:
+        api.create(sample())
+        poll(lambda: "certificate" in b.log().lower() or "SSL" in b.log(), timeout=10,
+             what="a TLS error in the log")
+        assert "state" not in (api.get(NODE) or {}).get("status", {})
+    finally:
+        b.stop()
