@@ -316,6 +316,7 @@ void bridge_set_object(Bridge *b, cJSON *object) {
 void bridge_refresh_status(Bridge *b) {
         _cleanup_(cJSON_Deletep) cJSON *props = NULL;
         const char *state;
+        char message[64];
 
         if (!b->object || meta(b->object, "deletionTimestamp") ||
             generation(b->object) != b->done_generation ||
@@ -325,6 +326,6 @@ void bridge_refresh_status(Bridge *b) {
         if (!state || streq(state, "Idle"))
                 return;
         (void) write_status(b, b->done_generation, state, apply_reasons[apply_result(state)],
-                            "multinicd reported a change",
+                            message,
                             cJSON_GetObjectItemCaseSensitive(props, "Interfaces"));
 }

@@ -3,8 +3,10 @@
 MULTINIC_DEPS=(
         meson ninja-build pkg-config gcc libc6-dev linux-libc-dev
         libsystemd-dev libcurl4-openssl-dev libmicrohttpd-dev libnl-3-dev libnl-route-3-dev libcjson-dev libyaml-dev uuid-dev
-        dbus systemd iproute2 procps util-linux python3 python3-pytest python3-dbus python3-yaml
+        dbus systemd iproute2 procps util-linux python3 python3-pytest python3-dbus
+        curl jq openssl python3-yaml
         netplan.io network-manager udev
+        python3-jsonschema openssl curl
 )
 
 deps_install() {
