@@ -1225,8 +1225,8 @@ class Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         rv_text = query.get("resourceVersion", "")
         try:
-            timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") \
-                else owner.watch_timeout
+            timeout = float(query.get("timeoutSeconds") or 0)
+            timeout = timeout if timeout > 0 else owner.watch_timeout  # 0: the server's choice
             rv = int(rv_text) if rv_text not in ("", "0") else None
         except ValueError:
             raise bad_request(f'invalid value for resourceVersion or timeoutSeconds: '
@@ -1546,7 +1546,8 @@ class ApiServer:
         base = f"/apis/{r.group}/{r.storage}"
         return f"{base}/namespaces/{ns}/{r.plural}" if r.namespaced else f"{base}/{r.plural}"
 
-    def object_path(self, name, namespace=None, sub=None):
+    def object_path(self, name, sub=None, namespace=None):
+        """The object's path, or its subresource's (sub="status")."""
         return f"{self.collection_path(namespace)}/{name}" + (f"/{sub}" if sub else "")
 
     # --- routing ---
