@@ -230,3 +230,75 @@ def test_wrong_ca_is_refused(build, node, cluster, bus, daemon, tmp_path):
         assert "state" not in (api.get(NODE) or {}).get("status", {})
     finally:
         b.stop()
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path):
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except urllib.error.URLError:
+        return 0, ""  # not listening (yet)
+
+
+def test_metrics_health_and_readiness_on_one_port(build, node, cluster, bus, daemon, tmp_path):
+    api, tls, token_file = cluster
+    add_sample_nics(node)
+    port = free_port()
+    b = Bridge(build, api, tls, token_file, bus, tmp_path)
+    b.cmd = [c for c in b.cmd if not c.startswith("--port=")] + [f"--port={port}"]
+    b.start()
+    try:
+        poll(lambda: http_get(port, "/readyz")[0] == 200, timeout=10, what="/readyz")
+        api.create(sample())
+        wait_state(api, "Configured", generation=1)
+
+        assert http_get(port, "/healthz") == (200, "ok\n")
+        code, text = http_get(port, "/metrics")
+        assert code == 200
+        assert 'multinic_bridge_applies_total{result="configured"} 1' in text
+        assert "multinic_bridge_apply_duration_seconds_count 1" in text
+        assert 'multinic_bridge_interface_state{name="multinic0",mac="fa:16:3e:1c:1a:6e",' \
+               'state="configured"} 1' in text
+        assert "multinic_bridge_watch_restarts_total" in text
+        assert http_get(port, "/nothing")[0] == 404
+    finally:
+        b.stop()
+    for line in b.log().splitlines():
+        entry = json.loads(line)  # every line one JSON object
+        assert {"time", "level", "msg"} <= entry.keys(), line
+
+
+def test_in_cluster_configuration_from_the_service_account(build, node, cluster, bus, daemon,
+                                                          tmp_path):
+    """As in a pod: API host from the environment, token, CA and namespace from the service
+    account directory (a tmpfs over /run in a mount namespace of the bridge's own)."""
+    api, tls, token_file = cluster
+    add_sample_nics(node)
+    sa = "/run/secrets/kubernetes.io/serviceaccount"
+    script = (f"mount -t tmpfs tmpfs /run && mkdir -p {sa} && cp {token_file} {sa}/token && "
+              f"cp {tls.ca} {sa}/ca.crt && echo {NS} > {sa}/namespace && "
+              f"exec {build / 'bridge/multinic-bridge'} --port=0")
+    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus.address, NODE_NAME=NODE,
+               KUBERNETES_SERVICE_HOST="127.0.0.1", KUBERNETES_SERVICE_PORT=str(api.port))
+    log = tmp_path / "in-cluster.log"
+    with open(log, "w") as f:
+        proc = subprocess.Popen(["unshare", "-m", "sh", "-c", script], stdout=f,
+                                stderr=subprocess.STDOUT, env=env)
+    try:
+        api.create(sample())
+        wait_state(api, "Configured", generation=1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0, log.read_text()
+    assert '"api":"https://127.0.0.1:' in log.read_text()
