@@ -1,6 +1,8 @@
 /* Spec from JSON, through the spec setters so that every input format is validated alike. */
+#include <arpa/inet.h>
 #include <stdio.h>
 
+#include "cjson-util.h"
 #include "spec-json.h"
 
 #define CR_API_VERSION "multinic.io/v1alpha1"
@@ -272,4 +274,45 @@ int spec_from_json(const cJSON *root, Spec *spec, Error *e) {
         if (spec_json_is_node_config(root))
                 return object_walk(root, "", cr_required, cr_member, spec, e);
         return object_walk(root, "", spec_required, plain_spec_member, spec, e);
+}
+
+static int add_interface_json(cJSON *arr, const SpecInterface *i) {
+        char mac[MAC_STRLEN], addr[INET_ADDRSTRLEN], net[INET_ADDRSTRLEN], cidr[24];
+        cJSON *o = cJSON_CreateObject();
+
+        if (!o || !cJSON_AddItemToArray(arr, o)) {
+                cJSON_Delete(o);
+                return -ENOMEM;
+        }
+        mac_format(i->mac, mac);
+        inet_ntop(AF_INET, &i->address, addr, sizeof(addr));
+        inet_ntop(AF_INET, &i->network, net, sizeof(net));
+        snprintf(cidr, sizeof(cidr), "%s/%u", net, i->prefixlen);
+        if (!cJSON_AddNumberToObject(o, "id", i->id) ||
+            ((i->fields_set & SPEC_FIELD_NAME) && !cJSON_AddStringToObject(o, "name", i->name)) ||
+            !cJSON_AddStringToObject(o, "macAddress", mac) ||
+            !cJSON_AddStringToObject(o, "address", addr) ||
+            !cJSON_AddStringToObject(o, "cidr", cidr) ||
+            ((i->fields_set & SPEC_FIELD_MTU) && !cJSON_AddNumberToObject(o, "mtu", i->mtu)))
+                return -ENOMEM;
+        return 0;
+}
+
+cJSON *spec_to_json(const Spec *spec) {
+        _cleanup_(cJSON_Deletep) cJSON *root = cJSON_CreateObject();
+        cJSON *arr = cJSON_AddArrayToObject(root, "interfaces");
+        cJSON *o = cJSON_AddObjectToObject(root, "options");
+
+        if (!arr || !o)
+                return NULL;
+        for (size_t i = 0; i < spec->n_interfaces; i++)
+                if (add_interface_json(arr, &spec->interfaces[i]) < 0)
+                        return NULL;
+        if ((spec->options.instance_id[0] &&
+             !cJSON_AddStringToObject(o, "instanceId", spec->options.instance_id)) ||
+            !cJSON_AddBoolToObject(o, "allowUp", spec->options.allow_up) ||
+            !cJSON_AddBoolToObject(o, "policyRouting", spec->options.policy_routing) ||
+            !cJSON_AddBoolToObject(o, "persist", spec->options.persist))
+                return NULL;
+        return TAKE_PTR(root);
 }

@@ -18,3 +18,6 @@ int spec_from_json(const cJSON *root, Spec *spec, Error *e);
 
 /* Whether root is a MultiNicNodeConfig document, whose spec fields sit under "spec.". */
 bool spec_json_is_node_config(const cJSON *root);
+
+/* The plain form of a spec, which spec_from_json() reads back to the same spec. */
+cJSON *spec_to_json(const Spec *spec);

@@ -238,10 +238,46 @@ static void test_field_values_are_checked_by_the_shared_setters(void) {
                        "interfaces[0].id: 5000 is outside 0..1023");
 }
 
+static void test_spec_to_json_reads_back_to_the_same_spec(void) {
+        static const char text[] =
+                "{\"interfaces\":[{\"id\":0,\"macAddress\":\"FA:16:3E:00:00:01\","
+                "\"address\":\"10.1.0.11\",\"cidr\":\"10.1.0.0/24\",\"mtu\":1450},"
+                "{\"id\":1,\"name\":\"storage\",\"macAddress\":\"fa:16:3e:00:00:02\","
+                "\"address\":\"10.1.0.12\",\"cidr\":\"10.1.0.0/24\"}],"
+                "\"options\":{\"instanceId\":\"b4975c5f-50bb-479f-9e7b-a430815ae852\","
+                "\"allowUp\":true,\"policyRouting\":false}}";
+        cJSON *in = cJSON_Parse(text), *out;
+        Spec a, b;
+        Error e = {};
+
+        spec_init(&a);
+        spec_init(&b);
+        ASSERT_EQ(spec_from_json(in, &a, &e), 0);
+        ASSERT_EQ(spec_validate(&a, &e), 0);
+        out = spec_to_json(&a);
+        ASSERT_TRUE(out != NULL);
+        ASSERT_EQ(spec_from_json(out, &b, &e), 0);
+        ASSERT_EQ(spec_validate(&b, &e), 0);
+        ASSERT_EQ(b.n_interfaces, 2);
+        ASSERT_TRUE(memcmp(&a.options, &b.options, sizeof(a.options)) == 0);
+        for (size_t i = 0; i < 2; i++) {
+                ASSERT_STREQ(a.interfaces[i].name, b.interfaces[i].name);
+                ASSERT_EQ(a.interfaces[i].fields_set, b.interfaces[i].fields_set);
+                ASSERT_EQ(a.interfaces[i].mtu, b.interfaces[i].mtu);
+                ASSERT_TRUE(memcmp(a.interfaces[i].mac, b.interfaces[i].mac, 6) == 0);
+                ASSERT_EQ(a.interfaces[i].network.s_addr, b.interfaces[i].network.s_addr);
+        }
+        cJSON_Delete(in);
+        cJSON_Delete(out);
+        spec_done(&a);
+        spec_done(&b);
+}
+
 int main(int argc, char *argv[]) {
         sample_path = argc > 1 ? argv[1] : getenv("MULTINIC_SAMPLE_CR");
 
         RUN_TEST(test_plain_spec_fills_interfaces_and_options);
+        RUN_TEST(test_spec_to_json_reads_back_to_the_same_spec);
         RUN_TEST(test_plain_spec_without_options_keeps_defaults);
         RUN_TEST(test_whole_cr_takes_spec_and_instance_id_and_ignores_the_rest);
         RUN_TEST(test_sample_cr_file_is_a_valid_spec);
