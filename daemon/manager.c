@@ -7,8 +7,10 @@
 #include "fileio.h"
 #include "log.h"
 #include "manager.h"
+#include "monitor.h"
 #include "netlink.h"
 #include "persist.h"
+#include "spec-json.h"
 
 static uint64_t now_usec(void) {
         struct timespec ts;
@@ -118,11 +120,14 @@ int manager_new(const char *root, const Config *config, int backend, Manager **r
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        monitor_stop(m);
         sd_bus_flush_close_unref(m->bus);
         sd_event_unref(m->event);
         netlink_closep(&m->nl);
         state_done(&m->state);
         free(m->status);
+        free(m->heals);
+        free(m->held);
         free(m->root);
         free(m);
         return NULL;
@@ -144,6 +149,7 @@ static int snapshot_take(Manager *m, Snapshot *s, Error *e) {
         if (r < 0)
                 return error_set(e, ERROR_KIND_FAILED, r, "reading the kernel's state failed: %s",
                                  strerror(-r));
+        monitor_mark_udev_pending(m, s);
         return 0;
 }
 
@@ -377,14 +383,54 @@ static int persist_files(Manager *m, CallResult *c, State *s) {
         return r;
 }
 
-static int finish_call(Manager *m, CallResult *c, bool removing, bool persist) {
+static const HeldNic *held_find(const Manager *m, const uint8_t mac[6]) {
+        for (size_t i = 0; i < m->n_held; i++)
+                if (memcmp(m->held[i].mac, mac, 6) == 0)
+                        return &m->held[i];
+        return NULL;
+}
+
+/* After an Apply of a caller: the NICs it failed are held until a later Apply succeeds. */
+static void held_update(Manager *m, const Plan *p) {
+        HeldNic *h = calloc(p->n_nics ? p->n_nics : 1, sizeof(HeldNic));
+        size_t n = 0;
+
+        if (!h)
+                return;
+        for (size_t i = 0; i < p->n_nics; i++)
+                if (p->nics[i].spec && p->nics[i].outcome == NIC_FAILED) {
+                        memcpy(h[n].mac, p->nics[i].mac, 6);
+                        snprintf(h[n].message, sizeof(h[n].message), "%s", p->nics[i].message);
+                        n++;
+                }
+        free(m->held);
+        m->held = h;
+        m->n_held = n;
+}
+
+static bool any_action_ran(const CallResult *c) {
+        for (size_t k = 0; c->done && k < c->plan.n_actions; k++)
+                if (c->done[k])
+                        return true;
+        return false;
+}
+
+/* The new state takes desired (owned): the spec of an Apply, NULL after Remove. A reconcile of
+ * the daemon's own that changed nothing leaves LastApply alone. */
+static int finish_call(Manager *m, CallResult *c, bool removing, bool persist, cJSON *desired,
+                       bool internal) {
+        if (removing)
+                held_update(m, &c->plan); /* nothing is held once everything is released */
         const char *overall;
         State s = {};
         int r;
 
         r = state_after(m, &c->plan, &s);
-        if (r < 0)
+        if (r < 0) {
+                cJSON_Delete(desired);
                 return r;
+        }
+        s.desired = desired;
         /* Files follow the state: rewritten when it changed, or when they may be behind it. */
         if (persist && (m->files_stale || !state_equal(&m->state, &s))) {
                 r = persist_files(m, c, &s);
@@ -408,13 +454,16 @@ static int finish_call(Manager *m, CallResult *c, bool removing, bool persist) {
         if (!streq(overall, m->overall))
                 m->props_changed |= PROP_STATE;
         m->overall = overall;
-        m->last_apply_usec = now_usec();
-        m->props_changed |= PROP_LAST_APPLY;
+        if (!internal || any_action_ran(c)) {
+                m->last_apply_usec = now_usec();
+                m->props_changed |= PROP_LAST_APPLY;
+        }
         return status_update(m, &c->plan);
 }
 
-int manager_apply(Manager *m, Spec *spec, CallResult *ret, Error *e) {
+static int apply_spec(Manager *m, Spec *spec, CallResult *ret, Error *e, bool internal) {
         Snapshot before = {};
+        cJSON *desired;
         int r;
 
         r = check_instance(m, spec, e);
@@ -433,7 +482,17 @@ int manager_apply(Manager *m, Spec *spec, CallResult *ret, Error *e) {
                 snprintf(m->last_error, sizeof(m->last_error), "%s", e->message);
                 return r;
         }
-        return finish_call(m, ret, false, spec->options.persist);
+        /* A reconcile applies a spec with held NICs put back; the caller's spec stays. */
+        desired = internal ? cJSON_Duplicate(m->state.desired, true) : spec_to_json(spec);
+        if (!desired)
+                return -ENOMEM;
+        if (!internal)
+                held_update(m, &ret->plan);
+        return finish_call(m, ret, false, spec->options.persist, desired, internal);
+}
+
+int manager_apply(Manager *m, Spec *spec, CallResult *ret, Error *e) {
+        return apply_spec(m, spec, ret, e, false);
 }
 
 int manager_remove(Manager *m, const Spec *options, CallResult *ret, Error *e) {
@@ -452,5 +511,173 @@ int manager_remove(Manager *m, const Spec *options, CallResult *ret, Error *e) {
         snapshot_done(&before);
         if (r < 0)
                 return r;
-        return finish_call(m, ret, true, options->options.persist);
+        return finish_call(m, ret, true, options->options.persist, NULL, false);
+}
+
+/* A NIC healed HEAL_LIMIT times within HEAL_WINDOW means something keeps undoing multinicd. */
+#define HEAL_WINDOW_USEC (60ULL * 1000000ULL)
+#define HEAL_BACKOFF_MIN_USEC (30ULL * 1000000ULL)
+#define HEAL_BACKOFF_MAX_USEC (600ULL * 1000000ULL)
+
+static uint64_t mono_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+static HealRecord *heal_record(Manager *m, const uint8_t mac[6]) {
+        HealRecord *h;
+
+        for (size_t i = 0; i < m->n_heals; i++)
+                if (memcmp(m->heals[i].mac, mac, 6) == 0)
+                        return &m->heals[i];
+        h = realloc(m->heals, (m->n_heals + 1) * sizeof(*h));
+        if (!h)
+                return NULL;
+        m->heals = h;
+        h = &h[m->n_heals++];
+        *h = (HealRecord) {};
+        memcpy(h->mac, mac, 6);
+        return h;
+}
+
+/* Counts a heal; true when the NIC has now been healed HEAL_LIMIT times within the window. */
+static bool heal_count(Manager *m, const uint8_t mac[6], uint64_t now) {
+        HealRecord *h = heal_record(m, mac);
+
+        if (!h)
+                return false;
+        h->times[h->next] = now;
+        h->next = (h->next + 1) % HEAL_LIMIT;
+        /* The oldest of the last HEAL_LIMIT heals, if it is recent, means a competitor. */
+        return h->times[h->next] != 0 && now - h->times[h->next] < HEAL_WINDOW_USEC;
+}
+
+static void reconcile_account(Manager *m, CallResult *c) {
+        uint64_t now = mono_usec();
+        char what[160];
+
+        for (size_t i = 0; i < c->plan.n_nics; i++) {
+                NicPlan *n = &c->plan.nics[i];
+
+                if (n->outcome != NIC_CONFIGURED || !n->spec)
+                        continue;
+                log_link_warning_errno(n->name, n->mac, 0,
+                                       "Changed behind multinicd's back; healed");
+                if (!heal_count(m, n->mac, now))
+                        continue;
+                m->heal_backoff_usec = m->heal_backoff_usec ? m->heal_backoff_usec * 2
+                                                            : HEAL_BACKOFF_MIN_USEC;
+                if (m->heal_backoff_usec > HEAL_BACKOFF_MAX_USEC)
+                        m->heal_backoff_usec = HEAL_BACKOFF_MAX_USEC;
+                m->heal_paused_until = now + m->heal_backoff_usec;
+                snprintf(what, sizeof(what), "degraded: changed back %d times within a minute; "
+                         "not healing for %llu s", HEAL_LIMIT,
+                         (unsigned long long) (m->heal_backoff_usec / 1000000ULL));
+                log_link_warning_errno(n->name, n->mac, 0, "Something keeps undoing "
+                                       "multinicd: %s", what);
+                n->outcome = NIC_FAILED;
+                snprintf(n->message, sizeof(n->message), "%s", what);
+        }
+}
+
+/* What the kernel should hold for a NIC whose last Apply failed and was rolled back: what it
+ * held before; and nothing to do for one that was never configured. Healing towards the failed
+ * spec would retry, on every event, a change that was refused or undone. */
+static void spec_hold_failed(const Manager *m, Spec *spec) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < spec->n_interfaces; i++) {
+                SpecInterface *si = &spec->interfaces[i];
+                const ManagedNic *old = state_find(&m->state, si->mac);
+
+                if (held_find(m, si->mac)) {
+                        if (!old || !old->has_address)
+                                continue;
+                        *si = (SpecInterface) {
+                                .fields_set = SPEC_FIELD_ID | SPEC_FIELD_NAME | SPEC_FIELD_MAC |
+                                              SPEC_FIELD_ADDRESS | SPEC_FIELD_CIDR |
+                                              (old->mtu ? SPEC_FIELD_MTU : 0),
+                                .id = old->id,
+                                .address = old->address.local,
+                                .network.s_addr = old->address.local.s_addr &
+                                                  htonl(prefix_to_mask(old->address.prefixlen)),
+                                .prefixlen = old->address.prefixlen,
+                                .mtu = old->mtu,
+                        };
+                        memcpy(si->mac, old->mac, 6);
+                        snprintf(si->name, sizeof(si->name), "%s", old->name);
+                }
+                spec->interfaces[k++] = *si;
+        }
+        spec->n_interfaces = k;
+}
+
+/* Held NICs keep their failure in the report, whatever the reconcile did with them. */
+static void report_held(Manager *m, Plan *p) {
+        for (size_t i = 0; i < p->n_nics; i++) {
+                const HeldNic *h = held_find(m, p->nics[i].mac);
+
+                if (!h || !p->nics[i].spec)
+                        continue;
+                p->nics[i].outcome = NIC_FAILED;
+                snprintf(p->nics[i].message, sizeof(p->nics[i].message), "%s", h->message);
+        }
+}
+
+int manager_reconcile(Manager *m) {
+        _cleanup_(spec_done) Spec spec = {};
+        _cleanup_(call_result_done) CallResult c = {};
+        const char *overall;
+        Error e = {};
+        int r;
+
+        if (!m->state.desired || mono_usec() < m->heal_paused_until)
+                return 0;
+        spec_init(&spec);
+        r = spec_from_json(m->state.desired, &spec, &e);
+        if (r >= 0)
+                r = spec_validate(&spec, &e);
+        if (r < 0)
+                return log_error_errno(r, "The kept spec cannot be read back: %s", e.message);
+        spec_hold_failed(m, &spec);
+        r = apply_spec(m, &spec, &c, &e, true);
+        if (r < 0)
+                return log_warning_errno(r, "Reconciling failed: %s", e.message);
+        reconcile_account(m, &c);
+        report_held(m, &c.plan);
+        overall = overall_of(&c.plan);
+        if (!streq(overall, m->overall))
+                m->props_changed |= PROP_STATE;
+        m->overall = overall;
+        /* A degraded or held NIC shows in Interfaces and LastError. */
+        return status_update(m, &c.plan);
+}
+
+void manager_emit_changed(Manager *m) {
+        static const struct {
+                PropChanged bit;
+                char *name;
+        } props[] = {
+                { PROP_STATE, (char *) "State" },
+                { PROP_INTERFACES, (char *) "Interfaces" },
+                { PROP_LAST_APPLY, (char *) "LastApply" },
+                { PROP_LAST_ERROR, (char *) "LastError" },
+        };
+        char *names[ELEMENTSOF(props) + 1];
+        size_t n = 0;
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(props); i++)
+                if (m->props_changed & props[i].bit)
+                        names[n++] = props[i].name;
+        names[n] = NULL;
+        m->props_changed = 0;
+        if (n == 0 || !m->bus)
+                return;
+        r = sd_bus_emit_properties_changed_strv(m->bus, "/io/multinic/Agent1",
+                                                "io.multinic.Agent1", names);
+        if (r < 0)
+                log_warning_errno(r, "Failed to emit PropertiesChanged, ignoring: %m");
 }

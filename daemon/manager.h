@@ -23,12 +23,30 @@ typedef enum PropChanged {
         PROP_LAST_ERROR = 1 << 3,
 } PropChanged;
 
+#define HEAL_LIMIT 5
+
+/* When multinicd last healed one NIC: the last HEAL_LIMIT times, a ring. */
+typedef struct HealRecord {
+        uint8_t mac[6];
+        uint64_t times[HEAL_LIMIT];
+        size_t next;
+} HealRecord;
+
+typedef struct Monitor Monitor;
+
+/* A NIC whose last Apply failed: reconciles hold it as it was, and keep reporting why. */
+typedef struct HeldNic {
+        uint8_t mac[6];
+        char message[256];
+} HeldNic;
+
 typedef struct Manager {
         char *root;
         Config config;
         sd_event *event;
         sd_bus *bus;
         struct nl_sock *nl;
+        Monitor *monitor;
         State state;
         bool state_unsaved; /* the last save failed: retry even if nothing changed */
         int backend;        /* PersistBackend */
@@ -40,6 +58,11 @@ typedef struct Manager {
         NicStatus *status; /* the Interfaces property */
         size_t n_status;
         unsigned props_changed; /* PropChanged bits */
+        HealRecord *heals;
+        size_t n_heals;
+        HeldNic *held;
+        size_t n_held;
+        uint64_t heal_backoff_usec, heal_paused_until; /* CLOCK_MONOTONIC */
 } Manager;
 
 /* The outcome of one call, for the reply. */
@@ -58,3 +81,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 int manager_plan(Manager *m, Spec *spec, Plan *ret, Error *e);
 int manager_apply(Manager *m, Spec *spec, CallResult *ret, Error *e);
 int manager_remove(Manager *m, const Spec *options, CallResult *ret, Error *e);
+
+/* Applies the kept spec again, after a change in the kernel: a NIC that appeared, one that went
+ * away, or something changed behind multinicd's back. Pauses, with a growing backoff, when a
+ * NIC had to be healed too often. */
+int manager_reconcile(Manager *m);
+/* PropertiesChanged for what changed since the last call. */
+void manager_emit_changed(Manager *m);

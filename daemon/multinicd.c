@@ -8,6 +8,7 @@
 #include "log.h"
 #include "manager-bus.h"
 #include "manager.h"
+#include "monitor.h"
 #include "persist.h"
 
 #define CONFIG_FILE "/etc/multinic/multinicd.conf"
@@ -32,6 +33,7 @@ static void help(void) {
                "     --policy-routing=BOOL   Source-based policy routing (yes)\n"
                "     --sysctls=BOOL          Per-NIC arp_ignore, arp_announce, rp_filter (yes)\n"
                "     --persistence=BACKEND   auto, netplan, networkmanager or none (auto)\n"
+               "     --check-interval=SECONDS Look for drift no event reports this often (60)\n"
                "     --log-target=TARGET     auto, console or journal (auto)\n");
 }
 
@@ -74,6 +76,8 @@ static int config_set(Options *o, const char *key, const char *value) {
                 return parse_u32(value, 1, 0xF0000000U, &c->table_base);
         if (streq(key, "priority-base") || streq(key, "RulePriorityBase"))
                 return parse_u32(value, 1, 32765 - SPEC_ID_MAX, &c->priority_base);
+        if (streq(key, "check-interval") || streq(key, "CheckInterval"))
+                return parse_u32(value, 1, 86400, &c->check_interval);
         if (streq(key, "policy-routing") || streq(key, "PolicyRouting"))
                 flag = &c->policy_routing;
         else if (streq(key, "sysctls") || streq(key, "Sysctls"))
@@ -155,6 +159,7 @@ static int parse_argv(int argc, char *argv[], Options *o, Setting *settings, siz
                 { "policy-routing", required_argument, NULL, ARG_SETTING },
                 { "sysctls", required_argument, NULL, ARG_SETTING },
                 { "persistence", required_argument, NULL, ARG_SETTING },
+                { "check-interval", required_argument, NULL, ARG_SETTING },
                 {},
         };
         int c, idx, t;
@@ -181,7 +186,7 @@ static int parse_argv(int argc, char *argv[], Options *o, Setting *settings, siz
                         break;
                 case ARG_SETTING:
                         if (*n_settings >= SETTINGS_MAX)
-                                return log_error_errno(E2BIG, "Too many settings on the command line");
+                                return log_error_errno(E2BIG, "Too many settings given");
                         settings[(*n_settings)++] = (Setting) { options[idx].name, optarg };
                         break;
                 default:
@@ -244,6 +249,9 @@ static int run(int argc, char *argv[]) {
         (void) sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
 
         r = manager_bus_setup(m);
+        if (r < 0)
+                return r;
+        r = monitor_start(m);
         if (r < 0)
                 return r;
         log_info("Ready: root %s, tables from %u, rule priorities from %u, persistence %s",

@@ -15,6 +15,7 @@ void config_init(Config *c) {
                 .priority_base = 1000,
                 .policy_routing = true,
                 .sysctls = true,
+                .check_interval = 60,
                 .devconf = { [DEVCONF_ARP_IGNORE] = 1,
                              [DEVCONF_ARP_ANNOUNCE] = 2,
                              [DEVCONF_RP_FILTER] = 2 },
@@ -82,7 +83,7 @@ static int match_mac(const Snapshot *s, const uint8_t mac[6], const LinkInfo **r
         for (size_t i = 0; i < s->n_links; i++) {
                 const LinkInfo *l = &s->links[i];
 
-                if (!l->physical_like || memcmp(l->mac, mac, 6) != 0)
+                if (!l->physical_like || l->udev_pending || memcmp(l->mac, mac, 6) != 0)
                         continue;
                 if (found) {
                         if (ret_other)

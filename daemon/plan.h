@@ -11,6 +11,7 @@ typedef struct Config {
         bool policy_routing; /* off here overrides the Apply option */
         bool sysctls;
         int32_t devconf[_DEVCONF_MAX]; /* wanted values of the per-NIC sysctls */
+        uint32_t check_interval; /* seconds between looks for drift no event tells of */
 } Config;
 
 void config_init(Config *c);

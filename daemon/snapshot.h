@@ -26,6 +26,7 @@ typedef struct LinkInfo {
         uint16_t arptype;
         char kind[32]; /* rtnetlink link kind; empty for hardware NICs */
         bool physical_like; /* set by link_classify() */
+        bool udev_pending;  /* udev runs and has not finished with it: not there yet */
         int master;
         unsigned flags;
         uint32_t mtu, min_mtu, max_mtu; /* min/max 0 when the kernel does not say */

@@ -17,6 +17,7 @@
 
 void state_done(State *s) {
         free(s->nics);
+        cJSON_Delete(s->desired);
         *s = (State) {};
 }
 
@@ -48,7 +49,8 @@ static bool nic_equal(const ManagedNic *a, const ManagedNic *b) {
 }
 
 bool state_equal(const State *a, const State *b) {
-        if (a->n_nics != b->n_nics)
+        if (a->n_nics != b->n_nics || !a->desired != !b->desired ||
+            (a->desired && !cJSON_Compare(a->desired, b->desired, true)))
                 return false;
         for (size_t i = 0; i < a->n_nics; i++)
                 if (!nic_equal(&a->nics[i], &b->nics[i]))
@@ -121,6 +123,8 @@ int state_save(const char *root, const State *s) {
                         return -ENOMEM;
                 cJSON_AddItemToArray(arr, o);
         }
+        if (s->desired && !cJSON_AddItemToObject(doc, "spec", cJSON_Duplicate(s->desired, true)))
+                return -ENOMEM;
         text = cJSON_Print(doc);
         if (!text)
                 return -ENOMEM;
@@ -265,6 +269,8 @@ int state_load(const char *root, State *ret) {
                         return r;
                 }
         }
+        if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "spec")))
+                s.desired = cJSON_DetachItemFromObjectCaseSensitive(doc, "spec");
         *ret = s;
         return 0;
 }

@@ -1,6 +1,8 @@
 /* What multinicd manages, kept under <root>/var/lib/multinic so that a restart loses nothing. */
 #pragma once
 
+#include <cjson/cJSON.h>
+
 #include "snapshot.h"
 #include "spec.h"
 
@@ -20,6 +22,7 @@ typedef struct ManagedNic {
 typedef struct State {
         ManagedNic *nics;
         size_t n_nics;
+        cJSON *desired; /* the last spec applied (spec_to_json form); NULL after Remove */
 } State;
 
 void state_done(State *s);

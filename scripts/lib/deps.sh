@@ -2,7 +2,7 @@
 # gcc only recommends the C library headers, so they are named here.
 MULTINIC_DEPS=(
         meson ninja-build pkg-config gcc libc6-dev linux-libc-dev
-        libsystemd-dev libcurl4-openssl-dev libmicrohttpd-dev libnl-3-dev libnl-route-3-dev libcjson-dev libyaml-dev uuid-dev
+        libsystemd-dev libudev-dev libcurl4-openssl-dev libmicrohttpd-dev libnl-3-dev libnl-route-3-dev libcjson-dev libyaml-dev uuid-dev
         dbus systemd iproute2 procps util-linux python3 python3-pytest python3-dbus
         curl jq openssl python3-yaml
         netplan.io network-manager udev

@@ -302,3 +302,21 @@ def test_in_cluster_configuration_from_the_service_account(build, node, cluster,
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0, log.read_text()
     assert '"api":"https://127.0.0.1:' in log.read_text()
+
+
+def test_nic_that_appears_later_turns_the_status_configured(node, cluster, bridge):
+    """multinicd configures the late NIC by itself; its PropertiesChanged reaches the status."""
+    api = cluster[0]
+    first = SAMPLE["spec"]["interfaces"][0]
+    node.nic("ens4", first["macAddress"])
+    api.create(sample())
+    wait_state(api, "Pending", generation=1)
+    assert {i["macAddress"]: i["state"] for i in status_of(api)["interfaceStatuses"]}[
+        SAMPLE["spec"]["interfaces"][1]["macAddress"]] == "pending"
+
+    node.nic("ens5", SAMPLE["spec"]["interfaces"][1]["macAddress"])
+
+    wait_state(api, "Configured", generation=1)
+    for entry in spec_entries(SAMPLE):
+        assert_nic_configured(node, entry)
+    assert {i["state"] for i in status_of(api)["interfaceStatuses"]} == {"configured"}

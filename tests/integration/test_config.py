@@ -92,7 +92,7 @@ def test_too_many_settings_on_the_command_line_are_refused_not_overflowed(build,
                        env=dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus.address))
 
     assert p.returncode == 1
-    assert "Too many settings" in p.stderr
+    assert "Too many settings given" in p.stderr
     assert "Sanitizer" not in p.stderr
 
 
