@@ -130,7 +130,7 @@ static void post_event(Bridge *b, bool warning, const char *reason, const char *
         kube_response_done(&r);
 }
 
-/* Writes the status unless it would say what it says already. */
+/* Writes the status unless it would say what it says already: 1 written, 0 not needed. */
 static int write_status(Bridge *b, int64_t gen, const char *state, const char *reason,
                         const char *message, const cJSON *results) {
         _cleanup_(cJSON_Deletep) cJSON *body = cJSON_CreateObject();
@@ -154,7 +154,7 @@ static int write_status(Bridge *b, int64_t gen, const char *state, const char *r
                 return 0;
         }
         cJSON_AddItemToObject(body, "status", st);
-        return patch(b, "status", body);
+        return patch(b, "status", body) < 0 ? -EIO : 1;
 }
 
 /* The conditions' reason for each outcome of an Apply that multinicd answered. */
@@ -313,10 +313,21 @@ void bridge_set_object(Bridge *b, cJSON *object) {
 }
 
 /* multinicd's own view, after a change it made by itself (a pending NIC appeared). */
+/* The first NIC multinicd reports failed (degraded by a competitor, say), or NULL. */
+static const char *failed_message(const cJSON *interfaces) {
+        const cJSON *i;
+
+        cJSON_ArrayForEach(i, interfaces)
+                if (streq_ptr(json_string(i, "state"), "failed"))
+                        return json_string(i, "message") ?: "failed";
+        return NULL;
+}
+
 void bridge_refresh_status(Bridge *b) {
         _cleanup_(cJSON_Deletep) cJSON *props = NULL;
-        const char *state;
-        char message[64];
+        const cJSON *interfaces;
+        const char *state, *failed;
+        char message[600];
 
         if (!b->object || meta(b->object, "deletionTimestamp") ||
             generation(b->object) != b->done_generation ||
@@ -325,7 +336,12 @@ void bridge_refresh_status(Bridge *b) {
         state = json_string(props, "State");
         if (!state || streq(state, "Idle"))
                 return;
-        (void) write_status(b, b->done_generation, state, apply_reasons[apply_result(state)],
-                            message,
-                            cJSON_GetObjectItemCaseSensitive(props, "Interfaces"));
+        interfaces = cJSON_GetObjectItemCaseSensitive(props, "Interfaces");
+        failed = failed_message(interfaces);
+        snprintf(message, sizeof(message), "multinicd: %s%s%.500s", state, failed ? ": " : "",
+                 failed ? failed : "");
+        if (write_status(b, b->done_generation, state,
+                         failed ? "InterfaceFailed" : apply_reasons[apply_result(state)], message,
+                         interfaces) > 0 && failed)
+                post_event(b, true, "Degraded", message);
 }

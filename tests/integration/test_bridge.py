@@ -320,3 +320,35 @@ def test_nic_that_appears_later_turns_the_status_configured(node, cluster, bridg
     for entry in spec_entries(SAMPLE):
         assert_nic_configured(node, entry)
     assert {i["state"] for i in status_of(api)["interfaceStatuses"]} == {"configured"}
+
+
+def test_nic_undone_by_a_competitor_makes_the_object_degraded(node, cluster, bridge):
+    api = cluster[0]
+    add_sample_nics(node)
+    api.create(sample())
+    wait_state(api, "Configured", generation=1)
+    first = SAMPLE["spec"]["interfaces"][0]
+    stop = threading.Event()
+
+    def competitor():
+        while not stop.is_set():
+            subprocess.run(["ip", "-n", node.ns, "rule", "del", "from", first["address"],
+                            "lookup", "100"], capture_output=True)
+            stop.wait(0.1)
+
+    thread = threading.Thread(target=competitor)
+    thread.start()
+    try:
+        def degraded():
+            conds = {c["type"]: c for c in status_of(api).get("conditions", [])}
+            return conds.get("Degraded", {}).get("status") == "True" and conds["Degraded"]
+        cond = api.wait_for(degraded, timeout=15, what="the Degraded condition")
+    finally:
+        stop.set()
+        thread.join()
+
+    assert "degraded" in cond["message"]
+    states = {i["macAddress"]: i["state"] for i in status_of(api)["interfaceStatuses"]}
+    assert states[first["macAddress"]] == "failed"
+    # The event follows the status write.
+    api.wait_for(lambda: api.events(reason="Degraded"), timeout=5, what="the Degraded event")
