@@ -163,7 +163,10 @@ static int setup_bus(Bridge *b) {
         r = sd_bus_open_system(&b->bus);
         if (r < 0)
                 return blog(BLOG_ERROR, r, "Cannot connect to the system bus", NULL);
-        r = sd_bus_attach_event(b->bus, b->event, SD_EVENT_PRIORITY_NORMAL);
+        /* A pod whose bus is gone is of no use: end, and let the kubelet start it again. */
+        r = sd_bus_set_exit_on_disconnect(b->bus, true);
+        if (r >= 0)
+                r = sd_bus_attach_event(b->bus, b->event, SD_EVENT_PRIORITY_NORMAL);
         if (r >= 0)
                 r = sd_bus_match_signal(b->bus, NULL, "org.freedesktop.DBus",
                                         "/org/freedesktop/DBus", "org.freedesktop.DBus",
@@ -228,6 +231,8 @@ static int run(Bridge *b, const Args *a) {
         close(b->watcher.fd);
         drain(rfd);
         close(rfd);
+        if (r > 0)
+                return blog(BLOG_ERROR, ENOTCONN, "Lost the system bus; exiting", NULL);
         return r;
 }
 

@@ -377,7 +377,10 @@ int manager_bus_setup(Manager *m) {
                                      agent_vtable, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the D-Bus object: %m");
-        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        /* Without its bus multinicd is of no use: end, and let systemd start it again. */
+        r = sd_bus_set_exit_on_disconnect(m->bus, true);
+        if (r >= 0)
+                r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
         r = sd_bus_request_name(m->bus, AGENT_BUS_NAME, 0);

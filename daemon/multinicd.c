@@ -263,6 +263,8 @@ static int run(int argc, char *argv[]) {
         (void) sd_notify(false, "STOPPING=1");
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
+        if (r > 0)
+                return log_error_errno(ENOTCONN, "Lost the system bus; exiting");
         return 0;
 }
 

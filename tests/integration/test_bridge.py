@@ -352,3 +352,22 @@ def test_nic_undone_by_a_competitor_makes_the_object_degraded(node, cluster, bri
     assert states[first["macAddress"]] == "failed"
     # The event follows the status write.
     api.wait_for(lambda: api.events(reason="Degraded"), timeout=5, what="the Degraded event")
+
+
+def test_bridge_exits_when_the_system_bus_goes_so_that_it_is_restarted(build, cluster,
+                                                                       tmp_path):
+    from conftest import Bus
+    api, tls, token_file = cluster
+    bus = Bus()
+    b = Bridge(build, api, tls, token_file, bus, tmp_path)
+    b.start()
+    try:
+        poll(lambda: "Watching" in b.log(), timeout=10, what="the bridge to start")
+        bus.proc.terminate()
+        rc = b.proc.wait(10)
+    finally:
+        bus.close()
+        b.log_file.close()
+
+    assert rc == 1
+    assert "Lost the system bus" in b.log()

@@ -58,3 +58,22 @@ def test_unreadable_state_file_is_set_aside_loudly_and_its_nics_count_as_in_use(
     assert list(state.parent.glob("state.json.broken-*"))
     error, message = daemon.apply_error(spec)
     assert error == "io.multinic.Agent1.Error.InterfaceInUse", message
+
+
+def test_daemon_exits_when_the_system_bus_goes_so_that_systemd_restarts_it(build, node,
+                                                                           tmp_path):
+    from conftest import Bus, Daemon, make_root
+    bus = Bus()
+    d = Daemon(build, node, bus, make_root(tmp_path / "root"))
+    d.start()
+    proc = d.proc
+    try:
+        bus.proc.terminate()
+        rc = proc.wait(10)
+    finally:
+        d.proc = None  # it is gone already; nothing for stop() to end
+        d.stop()
+        bus.close()
+
+    assert rc == 1
+    assert "Lost the system bus; exiting" in d.log()
