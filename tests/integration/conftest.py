@@ -556,6 +556,11 @@ class Daemon:
 
 # --- fixtures -------------------------------------------------------------------------------------
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: builds something big (the packages); -m 'not slow' "
+                                       "leaves it out")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
