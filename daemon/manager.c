@@ -268,7 +268,7 @@ static int run_plan(Manager *m, const Snapshot *before, CallResult *c, Error *e)
         }
         if (r >= 0)
                 r = executor_run(&x, p->n_stage_a, p->n_actions);
-        if (r >= 0 && x.n_writes > 0 && (r = snapshot_take(m, &s, e)) >= 0) {
+        if (r >= 0 && x.n_writes > 0 && (r = netlink_snapshot_routes(m->nl, &s)) >= 0) {
                 if (!snapshot_default_routes_equal(before, &s))
                         executor_rollback_all(&x, "the main table's default route changed during "
                                                   "Apply");

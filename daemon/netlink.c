@@ -272,22 +272,25 @@ static void rule_add_cb(struct nl_object *obj, void *userdata) {
                               rtnl_rule_get_dsfield(rule) != 0;
 }
 
-static int snapshot_once(struct nl_sock *sk, Snapshot *ret) {
+static int snapshot_once(struct nl_sock *sk, bool routes_only, Snapshot *ret) {
         _cleanup_(nl_cache_freep) struct nl_cache *addrs = NULL, *routes = NULL, *rules = NULL;
         SnapshotContext ctx = {};
-        int r;
+        int r = 0;
 
-        r = snapshot_links(sk, &ctx);
-        if (r >= 0)
+        if (!routes_only)
+                r = snapshot_links(sk, &ctx);
+        if (r >= 0 && !routes_only)
                 r = netlink_errno(rtnl_addr_alloc_cache(sk, &addrs));
         if (r >= 0)
                 r = netlink_errno(rtnl_route_alloc_cache(sk, AF_INET, 0, &routes));
-        if (r >= 0)
+        if (r >= 0 && !routes_only)
                 r = netlink_errno(rtnl_rule_alloc_cache(sk, AF_INET, &rules));
         if (r >= 0) {
-                nl_cache_foreach(addrs, addr_add_cb, &ctx);
+                if (addrs)
+                        nl_cache_foreach(addrs, addr_add_cb, &ctx);
                 nl_cache_foreach(routes, route_add_cb, &ctx);
-                nl_cache_foreach(rules, rule_add_cb, &ctx);
+                if (rules)
+                        nl_cache_foreach(rules, rule_add_cb, &ctx);
                 r = ctx.error;
         }
         if (r < 0) {
@@ -298,13 +301,21 @@ static int snapshot_once(struct nl_sock *sk, Snapshot *ret) {
         return 0;
 }
 
-int netlink_snapshot(struct nl_sock *sk, Snapshot *ret) {
+static int snapshot_retry(struct nl_sock *sk, bool routes_only, Snapshot *ret) {
         int r = -EINTR;
 
         /* The kernel interrupts a dump that races with a change; read again, as libnl does. */
         for (unsigned i = 0; i < 5 && r == -EINTR; i++)
-                r = snapshot_once(sk, ret);
+                r = snapshot_once(sk, routes_only, ret);
         return r;
+}
+
+int netlink_snapshot(struct nl_sock *sk, Snapshot *ret) {
+        return snapshot_retry(sk, false, ret);
+}
+
+int netlink_snapshot_routes(struct nl_sock *sk, Snapshot *ret) {
+        return snapshot_retry(sk, true, ret);
 }
 
 static int link_change(struct nl_sock *sk, int ifindex, struct rtnl_link *changes) {

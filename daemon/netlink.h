@@ -12,6 +12,8 @@ void netlink_closep(struct nl_sock **sk);
 int netlink_errno(int nle);
 
 int netlink_snapshot(struct nl_sock *sk, Snapshot *ret);
+/* Only the IPv4 routes: enough to compare default routes. */
+int netlink_snapshot_routes(struct nl_sock *sk, Snapshot *ret);
 
 int netlink_link_rename(struct nl_sock *sk, int ifindex, const char *name);
 int netlink_link_set_mtu(struct nl_sock *sk, int ifindex, uint32_t mtu);
