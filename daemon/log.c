@@ -79,15 +79,17 @@ int log_link_full(int level, int error, const char *ifname, const uint8_t *mac,
         return -error;
 }
 
-void log_call(const char *method, uint32_t uid, uint32_t pid, const char *outcome) {
+void log_call(const char *method, uint32_t uid, uint32_t pid, const char *authorization,
+              const char *outcome) {
         if (log_target == LOG_TARGET_JOURNAL)
-                sd_journal_send("MESSAGE=%s called by uid %u pid %u: %s", method, uid, pid, outcome,
-                                "PRIORITY=%i", LOG_INFO, "MULTINIC_METHOD=%s", method,
-                                "MULTINIC_CALLER_UID=%u", uid, "MULTINIC_CALLER_PID=%u", pid,
-                                "MULTINIC_OUTCOME=%s", outcome, NULL);
+                sd_journal_send("MESSAGE=%s called by uid %u pid %u, authorization %s: %s", method,
+                                uid, pid, authorization, outcome, "PRIORITY=%i", LOG_INFO,
+                                "MULTINIC_METHOD=%s", method, "MULTINIC_CALLER_UID=%u", uid,
+                                "MULTINIC_CALLER_PID=%u", pid, "MULTINIC_AUTHORIZATION=%s",
+                                authorization, "MULTINIC_OUTCOME=%s", outcome, NULL);
         else
-                fprintf(stderr, "multinicd: %s called by uid %u pid %u: %s\n", method, uid, pid,
-                        outcome);
+                fprintf(stderr, "multinicd: %s called by uid %u pid %u, authorization %s: %s\n",
+                        method, uid, pid, authorization, outcome);
 }
 
 void log_change(const char *ifname, const uint8_t *mac, const char *action, const char *detail) {

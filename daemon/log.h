@@ -22,8 +22,10 @@ int log_link_full(int level, int error, const char *ifname, const uint8_t *mac,
 /* One line per change made to a NIC, with MULTINIC_ACTION= for filtering. */
 void log_change(const char *ifname, const uint8_t *mac, const char *action, const char *detail);
 
-/* One line per D-Bus call that may change the host: who asked, and what came of it. */
-void log_call(const char *method, uint32_t uid, uint32_t pid, const char *outcome);
+/* One line per D-Bus call that may change the host: who asked, how it was authorized ("root",
+ * "polkit-allowed", "polkit-denied", ...), and what came of it. */
+void log_call(const char *method, uint32_t uid, uint32_t pid, const char *authorization,
+              const char *outcome);
 
 #define log_info(...) log_link_full(LOG_INFO, 0, NULL, NULL, __VA_ARGS__)
 #define log_debug(...) log_link_full(LOG_DEBUG, 0, NULL, NULL, __VA_ARGS__)

@@ -5,6 +5,7 @@
 
 #include "config.h"
 
+#include "bus-polkit.h"
 #include "bus-spec.h"
 #include "log.h"
 #include "manager-bus.h"
@@ -22,10 +23,8 @@ static int reply_error(sd_bus_error *ret_error, const Error *e, int r) {
         return sd_bus_error_set(ret_error, name, e->message);
 }
 
-/* Root may change the host. The decision uses what the bus daemon vouches for, never what
- * /proc says about a PID that may have been reused; the uid and PID are for the log only. */
-static int caller_check(sd_bus_message *m, const char *method, uint32_t *ret_uid,
-                        uint32_t *ret_pid, sd_bus_error *ret_error) {
+/* The caller's uid and PID, for the log only: authorization asks the bus, never /proc. */
+static int caller_creds(sd_bus_message *m, uint32_t *ret_uid, uint32_t *ret_pid) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         uid_t uid = (uid_t) -1;
         pid_t pid = 0;
@@ -39,19 +38,7 @@ static int caller_check(sd_bus_message *m, const char *method, uint32_t *ret_uid
         (void) sd_bus_creds_get_pid(creds, &pid);
         *ret_uid = (uint32_t) uid;
         *ret_pid = (uint32_t) pid;
-
-        r = sd_bus_query_sender_privilege(m, -1);
-        if (r < 0)
-                return r;
-        /* TODO: ask polkit for io.multinic.agent1.apply/remove (the polkit integration comes
-         * with the host packaging); until then only root may change the host. */
-        if (r == 0) {
-                log_call(method, *ret_uid, *ret_pid, "denied");
-                return sd_bus_error_setf(ret_error, SD_BUS_ERROR_ACCESS_DENIED,
-                                         "%s needs root (uid 0); caller has uid %u", method,
-                                         (unsigned) uid);
-        }
-        return 1;
+        return 0;
 }
 
 static int append_sv(sd_bus_message *r, const char *key, const char *type, ...) {
@@ -172,29 +159,220 @@ static void emit_changed(Manager *mgr) {
                 log_warning_errno(r, "Failed to emit PropertiesChanged, ignoring: %m");
 }
 
-/* Apply and Remove: read and check the arguments, authorize, change, log, signal, reply. */
-static int method_change(sd_bus_message *m, Manager *mgr, bool apply, sd_bus_error *ret_error) {
-        const char *method = apply ? "Apply" : "Remove";
-        _cleanup_(spec_done) Spec spec;
-        _cleanup_(call_result_done) CallResult c = {};
+/* An Apply or Remove call from its arrival to its reply. The calls wait in Manager.calls in
+ * arrival order; each is authorized as soon as it arrives, and the changes run strictly in that
+ * order, one at a time, so a call that polkit answers early still waits for those before it. */
+struct ChangeCall {
+        Manager *manager;
+        ChangeCall *next;
+        sd_bus_message *message;
+        sd_bus_slot *polkit_slot;  /* CheckAuthorization, while polkit has not answered */
+        const char *authorization; /* "root" or "polkit-allowed"; NULL until authorized */
+        bool apply;
+        Spec spec;
         uint32_t uid, pid;
+};
+
+/* A bound on what unprivileged callers can make the daemon hold while polkit thinks; under
+ * dbus-daemon's default of 128 pending replies per connection, which the polkit calls count. */
+#define CHANGE_CALLS_MAX 64U
+
+static ChangeCall *change_call_free(ChangeCall *c) {
+        if (!c)
+                return NULL;
+        sd_bus_slot_unref(c->polkit_slot);
+        sd_bus_message_unref(c->message);
+        spec_done(&c->spec);
+        free(c);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(ChangeCall *, change_call_free);
+
+static const char *change_call_method(const ChangeCall *c) {
+        return c->apply ? "Apply" : "Remove";
+}
+
+static const char *change_call_action(const ChangeCall *c) {
+        return c->apply ? POLKIT_ACTION_APPLY : POLKIT_ACTION_REMOVE;
+}
+
+static void calls_append(Manager *mgr, ChangeCall *c) {
+        ChangeCall **p = &mgr->calls;
+
+        while (*p)
+                p = &(*p)->next;
+        *p = c;
+        mgr->n_calls++;
+}
+
+static void calls_unlink(Manager *mgr, ChangeCall *c) {
+        for (ChangeCall **p = &mgr->calls; *p; p = &(*p)->next)
+                if (*p == c) {
+                        *p = c->next;
+                        c->next = NULL;
+                        mgr->n_calls--;
+                        return;
+                }
+}
+
+static int reply_failure(sd_bus_message *m, const Error *e, int r) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        if (!e->kind)
+                return sd_bus_reply_method_errno(m, r, NULL);
+        (void) reply_error(&error, e, r);
+        return sd_bus_reply_method_error(m, &error);
+}
+
+/* The one path that changes the host: run, log, signal, reply. */
+static void change_call_run(ChangeCall *c) {
+        _cleanup_(call_result_done) CallResult res = {};
+        Manager *mgr = c->manager;
         Error e = {};
         int r;
 
-        spec_init(&spec);
-        r = bus_read_spec(m, apply, &spec, &e);
+        r = c->apply ? manager_apply(mgr, &c->spec, &res, &e)
+                     : manager_remove(mgr, &c->spec, &res, &e);
+        log_call(change_call_method(c), c->uid, c->pid, c->authorization,
+                 r < 0 ? (e.kind ? e.message : strerror(-r)) :
+                 c->apply ? res.overall : "released");
+        emit_changed(mgr);
+        r = r < 0 ? reply_failure(c->message, &e, r) : reply_results(c->message, &res, c->apply);
+        if (r < 0)
+                log_warning_errno(r, "Failed to answer %s, ignoring: %m", change_call_method(c));
+}
+
+/* Runs the calls at the head of the queue that are authorized; stops at one that is not yet. */
+static void calls_run(Manager *mgr) {
+        while (mgr->calls && mgr->calls->authorization) {
+                _cleanup_(change_call_freep) ChangeCall *c = mgr->calls;
+
+                calls_unlink(mgr, c);
+                change_call_run(c);
+        }
+}
+
+static int deny_error(const ChangeCall *c, PolkitVerdict v, const char *reason,
+                      sd_bus_error *error) {
+        const char *method = change_call_method(c), *action = change_call_action(c);
+
+        switch (v) {
+        case POLKIT_CHALLENGE:
+                return sd_bus_error_setf(
+                        error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED, "%s needs %s: %s",
+                        method, action,
+                        sd_bus_message_get_allow_interactive_authorization(c->message) > 0 ?
+                                "polkit asks for authentication, and none took place (no "
+                                "authentication agent for the caller?)" :
+                                "polkit asks for authentication; call again allowing interactive "
+                                "authorization");
+        case POLKIT_UNAVAILABLE:
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "%s needs root or polkit's %s, and polkit is not "
+                                         "available (%s); caller has uid %u",
+                                         method, action, reason, c->uid);
+        case POLKIT_FAILED:
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "%s needs root or polkit's %s, and asking polkit "
+                                         "failed (%s); caller has uid %u",
+                                         method, action, reason, c->uid);
+        default:
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "%s needs %s, which polkit does not grant to uid %u",
+                                         method, action, c->uid);
+        }
+}
+
+static void change_call_deny(ChangeCall *c, PolkitVerdict v, const char *reason) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        (void) deny_error(c, v, reason, &error);
+        log_call(change_call_method(c), c->uid, c->pid, polkit_verdict_to_string(v),
+                 error.message);
+        r = sd_bus_reply_method_error(c->message, &error);
+        if (r < 0)
+                log_warning_errno(r, "Failed to answer %s, ignoring: %m", change_call_method(c));
+}
+
+static int change_call_polkit_done(sd_bus_message *reply, void *userdata,
+                                   sd_bus_error *ret_error) {
+        ChangeCall *c = userdata;
+        Manager *mgr = c->manager;
+        const char *reason;
+        PolkitVerdict v;
+
+        v = polkit_verdict_from_reply(reply, &reason);
+        c->polkit_slot = sd_bus_slot_unref(c->polkit_slot);
+        if (v == POLKIT_ALLOWED) {
+                c->authorization = polkit_verdict_to_string(v);
+        } else {
+                /* Denied: answered now, out of the queue; the calls behind may run. */
+                change_call_deny(c, v, reason);
+                calls_unlink(mgr, c);
+                change_call_free(c);
+        }
+        calls_run(mgr);
+        return 0;
+}
+
+/* Root, as the bus vouches for it, at once; anyone else when polkit answers. */
+static int change_call_authorize(ChangeCall *c) {
+        int r;
+
+        r = sd_bus_query_sender_privilege(c->message, -1);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                c->authorization = "root";
+                return 0;
+        }
+        return polkit_check_async(c->message, change_call_action(c), change_call_polkit_done, c,
+                                  &c->polkit_slot);
+}
+
+static int change_call_new(Manager *mgr, sd_bus_message *m, bool apply, ChangeCall **ret) {
+        ChangeCall *c = calloc(1, sizeof(ChangeCall));
+
+        if (!c)
+                return -ENOMEM;
+        c->manager = mgr;
+        c->message = sd_bus_message_ref(m);
+        c->apply = apply;
+        spec_init(&c->spec);
+        *ret = c;
+        return 0;
+}
+
+/* Apply and Remove: read and check the arguments, then queue the call and authorize it; the
+ * reply comes from change_call_run() or change_call_deny(). */
+static int method_change(sd_bus_message *m, Manager *mgr, bool apply, sd_bus_error *ret_error) {
+        _cleanup_(change_call_freep) ChangeCall *c = NULL;
+        Error e = {};
+        int r;
+
+        r = change_call_new(mgr, m, apply, &c);
+        if (r < 0)
+                return r;
+        r = bus_read_spec(m, apply, &c->spec, &e);
         if (r < 0)
                 return e.kind ? reply_error(ret_error, &e, r) : r;
-        r = caller_check(m, method, &uid, &pid, ret_error);
-        if (r <= 0)
+        r = caller_creds(m, &c->uid, &c->pid);
+        if (r < 0)
+                return r;
+        if (mgr->n_calls >= CHANGE_CALLS_MAX) {
+                log_call(change_call_method(c), c->uid, c->pid, "none", "busy");
+                return sd_bus_error_setf(ret_error, AGENT_ERROR_PREFIX "Busy",
+                                         "%u calls to Apply or Remove are waiting already; try "
+                                         "again later", CHANGE_CALLS_MAX);
+        }
+        r = change_call_authorize(c);
+        if (r < 0)
                 return r;
 
-        r = apply ? manager_apply(mgr, &spec, &c, &e) : manager_remove(mgr, &spec, &c, &e);
-        log_call(method, uid, pid, r < 0 ? e.message : apply ? c.overall : "released");
-        emit_changed(mgr);
-        if (r < 0)
-                return reply_error(ret_error, &e, r);
-        return reply_results(m, &c, apply);
+        calls_append(mgr, TAKE_PTR(c));
+        calls_run(mgr);
+        return 1;
 }
 
 static int method_apply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -366,6 +544,15 @@ static const sd_bus_vtable agent_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
+
+void manager_bus_drop_calls(Manager *m) {
+        while (m->calls) {
+                ChangeCall *c = m->calls;
+
+                calls_unlink(m, c);
+                change_call_free(c);
+        }
+}
 
 int manager_bus_setup(Manager *m) {
         int r;

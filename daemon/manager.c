@@ -6,6 +6,7 @@
 #include "execute.h"
 #include "fileio.h"
 #include "log.h"
+#include "manager-bus.h"
 #include "manager.h"
 #include "monitor.h"
 #include "netlink.h"
@@ -121,6 +122,7 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         monitor_stop(m);
+        manager_bus_drop_calls(m);
         sd_bus_flush_close_unref(m->bus);
         sd_event_unref(m->event);
         netlink_closep(&m->nl);

@@ -40,6 +40,8 @@ typedef struct HeldNic {
         char message[256];
 } HeldNic;
 
+typedef struct ChangeCall ChangeCall;
+
 typedef struct Manager {
         char *root;
         Config config;
@@ -63,6 +65,8 @@ typedef struct Manager {
         HeldNic *held;
         size_t n_held;
         uint64_t heal_backoff_usec, heal_paused_until; /* CLOCK_MONOTONIC */
+        ChangeCall *calls; /* Apply and Remove calls not answered yet, in arrival order */
+        unsigned n_calls;
 } Manager;
 
 /* The outcome of one call, for the reply. */

@@ -840,8 +840,8 @@ void action_describe(const Action *a, char *buf, size_t n) {
         case ACTION_ADD_ADDRESS:
         case ACTION_REMOVE_ADDRESS:
                 inet_ntop(AF_INET, &a->addr.local, x, sizeof(x));
-                snprintf(buf, n, "%s address %s/%u%s", a->type == ACTION_ADD_ADDRESS ? "add" : "remove",
-                         x, a->addr.prefixlen,
+                snprintf(buf, n, "%s address %s/%u%s",
+                         a->type == ACTION_ADD_ADDRESS ? "add" : "remove", x, a->addr.prefixlen,
                          a->addr.flags & IFA_F_NOPREFIXROUTE ? " noprefixroute" : "");
                 break;
         case ACTION_ADD_RULE:

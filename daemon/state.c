@@ -222,7 +222,8 @@ static int nic_from_json(const cJSON *o, ManagedNic *m) {
 
         *m = (ManagedNic) {};
         if (!cJSON_IsString(mac) || mac_parse(mac->valuestring, m->mac) < 0 ||
-            get_u32(o, "id", SPEC_ID_MAX, &m->id) < 0 || get_u32(o, "mtu", UINT32_MAX, &m->mtu) < 0 ||
+            get_u32(o, "id", SPEC_ID_MAX, &m->id) < 0 ||
+            get_u32(o, "mtu", UINT32_MAX, &m->mtu) < 0 ||
             get_name(o, "name", m->name) < 0 || get_name(o, "originalName", m->original_name) < 0 ||
             devconf_from_json(o, m) < 0)
                 return -EBADMSG;

@@ -7,6 +7,7 @@ MULTINIC_DEPS=(
         curl jq openssl python3-yaml
         netplan.io network-manager udev
         python3-jsonschema openssl curl
+        polkitd
         scdoc debhelper dpkg-dev build-essential groff-base python3-seccomp
 )
 

@@ -382,9 +382,9 @@ BUS_CONFIG = REPO / "tests" / "system-bus.conf.in"  # shared with the demo and t
 
 class Bus:
     """A private dbus-daemon configured like a system bus; policies are the bus policy files it
-    includes (default: multinicd's)."""
+    includes (default: multinicd's), wrap a command prefix it runs under (that execs it)."""
 
-    def __init__(self, policies=(REPO / "units" / "io.multinic.Agent1.conf",)):
+    def __init__(self, policies=(REPO / "units" / "io.multinic.Agent1.conf",), wrap=()):
         # Outside pytest's 0700 tmp so that the unprivileged client can reach the socket.
         self.dir = Path(tempfile.mkdtemp(prefix="multinic-bus-"))
         os.chmod(self.dir, 0o755)
@@ -393,7 +393,7 @@ class Bus:
         config.write_text(BUS_CONFIG.read_text()
                           .replace("@SOCKET@", str(self.dir / "system_bus_socket"))
                           .replace("<include>@POLICY@</include>", includes))
-        self.proc = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork",
+        self.proc = subprocess.Popen([*wrap, "dbus-daemon", f"--config-file={config}", "--nofork",
                                       "--nopidfile", "--print-address"],
                                      stdout=subprocess.PIPE, text=True)
         self.address = self.proc.stdout.readline().strip()
@@ -533,12 +533,14 @@ class Daemon:
     def plan_error(self, interfaces, options=None):
         return dbus_error(self.client.call, "Plan", interfaces, options or {})
 
-    def call_as(self, uid, method, *args):
-        """method (Apply, Plan, Remove or Get) called by uid: {"ok": reply} or {"error": name,
-        "message": text}."""
+    def call_as(self, uid, method, *args, interactive=False):
+        """method (Apply, Plan, Remove or Get) called by uid, allowing interactive authorization
+        if asked: {"ok": reply} or {"error": name, "message": text}, with the caller's "pid" and
+        bus name ("sender")."""
         p = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                             "/usr/bin/python3", "-c", Path(mnbus.__file__).read_text(),
-                            self.bus.address, method, json.dumps(args)],
+                            self.bus.address, method, json.dumps(args),
+                            *(["--interactive"] if interactive else [])],
                            capture_output=True, text=True, timeout=60, cwd="/")
         assert p.returncode == 0, f"client as uid {uid} failed: {p.stderr}"
         return json.loads(p.stdout)

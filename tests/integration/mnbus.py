@@ -1,13 +1,15 @@
 """D-Bus client helpers for multinicd: exact argument types, plain results.
 
 Also a tiny command-line client, run as another user to test authorization:
-    python3 mnbus.py ADDRESS METHOD JSON_ARGS
-prints {"ok": reply} or {"error": name, "message": text}.
+    python3 mnbus.py ADDRESS METHOD JSON_ARGS [--interactive]
+prints {"ok": reply} or {"error": name, "message": text}, with "pid" and "sender" (its bus name).
 """
 import json
+import os
 import sys
 
 import dbus
+import dbus.lowlevel
 
 BUS_NAME = "io.multinic.Agent1"
 OBJECT_PATH = "/io/multinic/Agent1"
@@ -69,14 +71,25 @@ class Client:
         self.conn = dbus.bus.BusConnection(address)
         self.proxy = self.conn.get_object(BUS_NAME, OBJECT_PATH, introspect=False)
 
-    def call(self, method, *args):
-        """Calls method with args converted to the API's types; returns the raw reply."""
+    def call(self, method, *args, interactive=False):
+        """Calls method with args converted to the API's types; returns the raw reply.
+        interactive: the call allows interactive authorization (ALLOW_INTERACTIVE_AUTHORIZATION)."""
         if method in ("Apply", "Plan"):
             args = (to_dict_array(args[0]), to_dict(args[1]))
         elif method == "Remove":
             args = (to_dict(args[0]),)
+        if interactive:
+            return self._call_interactive(method, args)
         fn = self.proxy.get_dbus_method(method, INTERFACE)
         return fn(*args, signature=SIGNATURES[method], timeout=CALL_TIMEOUT)
+
+    def _call_interactive(self, method, args):
+        # dbus-python's proxies cannot set the flag; a message of our own can.
+        msg = dbus.lowlevel.MethodCallMessage(BUS_NAME, OBJECT_PATH, INTERFACE, method)
+        msg.append(*args, signature=SIGNATURES[method])
+        msg.set_allow_interactive_authorization(True)
+        values = self.conn.send_message_with_reply_and_block(msg, CALL_TIMEOUT).get_args_list()
+        return values[0] if len(values) == 1 else tuple(values)
 
     def prop(self, name):
         return self.proxy.Get(INTERFACE, name, dbus_interface=PROPERTIES, timeout=CALL_TIMEOUT)
@@ -87,15 +100,17 @@ class Client:
 
 def main(argv):
     address, method, args = argv[1], argv[2], json.loads(argv[3])
+    interactive = "--interactive" in argv[4:]
     client = Client(address)
+    caller = {"pid": os.getpid(), "sender": str(client.conn.get_unique_name())}
     try:
         if method == "Get":
             reply = client.prop(*args)
         else:
-            reply = client.call(method, *args)
-        print(json.dumps({"ok": plain(reply)}))
+            reply = client.call(method, *args, interactive=interactive)
+        print(json.dumps({"ok": plain(reply), **caller}))
     except dbus.exceptions.DBusException as e:
-        print(json.dumps({"error": e.get_dbus_name(), "message": e.get_dbus_message()}))
+        print(json.dumps({"error": e.get_dbus_name(), "message": e.get_dbus_message(), **caller}))
 
 
 if __name__ == "__main__":

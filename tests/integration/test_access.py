@@ -1,4 +1,5 @@
-"""Only root may change the host; anyone may look and plan."""
+"""Without polkit on the bus only root may change the host; anyone may look and plan.
+(The session bus of these tests has no polkitd; test_polkit.py runs one.)"""
 from conftest import NOBODY, add_case01_nics, case01_spec
 
 DENIED = "org.freedesktop.DBus.Error.AccessDenied"
@@ -9,12 +10,16 @@ def test_non_root_apply_and_remove_are_denied_and_change_nothing(node, daemon):
     before, files = node.snapshot(), daemon.files()
 
     apply = daemon.call_as(NOBODY, "Apply", case01_spec(), {})
-    remove = daemon.call_as(NOBODY, "Remove", {})
+    remove = daemon.call_as(NOBODY, "Remove", {}, interactive=True)
 
     assert apply.get("error") == DENIED, apply
     assert remove.get("error") == DENIED, remove
+    assert "io.multinic.agent1.apply" in apply["message"], apply
+    assert "polkit is not available" in remove["message"], remove
     assert node.snapshot() == before
     assert daemon.files() == files
+    assert f"Remove called by uid {NOBODY} pid {remove['pid']}, authorization " \
+        "polkit-unavailable" in daemon.log()
 
 
 def test_non_root_remove_after_root_apply_is_denied(node, daemon):
