@@ -131,34 +131,6 @@ static int reply_results(sd_bus_message *m, const CallResult *c, bool with_state
         return sd_bus_send(NULL, reply, NULL);
 }
 
-/* Sends PropertiesChanged for what the last call changed: a no-op Apply only moves LastApply. */
-static void emit_changed(Manager *mgr) {
-        static const struct {
-                PropChanged bit;
-                char *name;
-        } props[] = {
-                { PROP_STATE, (char *) "State" },
-                { PROP_INTERFACES, (char *) "Interfaces" },
-                { PROP_LAST_APPLY, (char *) "LastApply" },
-                { PROP_LAST_ERROR, (char *) "LastError" },
-        };
-        char *names[ELEMENTSOF(props) + 1];
-        size_t n = 0;
-        int r;
-
-        for (size_t i = 0; i < ELEMENTSOF(props); i++)
-                if (mgr->props_changed & props[i].bit)
-                        names[n++] = props[i].name;
-        names[n] = NULL;
-        mgr->props_changed = 0;
-        if (n == 0)
-                return;
-        r = sd_bus_emit_properties_changed_strv(mgr->bus, AGENT_OBJECT_PATH, AGENT_INTERFACE,
-                                                names);
-        if (r < 0)
-                log_warning_errno(r, "Failed to emit PropertiesChanged, ignoring: %m");
-}
-
 /* An Apply or Remove call from its arrival to its reply. The calls wait in Manager.calls in
  * arrival order; each is authorized as soon as it arrives, and the changes run strictly in that
  * order, one at a time, so a call that polkit answers early still waits for those before it. */
@@ -236,7 +208,7 @@ static void change_call_run(ChangeCall *c) {
         log_call(change_call_method(c), c->uid, c->pid, c->authorization,
                  r < 0 ? (e.kind ? e.message : strerror(-r)) :
                  c->apply ? res.overall : "released");
-        emit_changed(mgr);
+        manager_emit_changed(mgr);
         r = r < 0 ? reply_failure(c->message, &e, r) : reply_results(c->message, &res, c->apply);
         if (r < 0)
                 log_warning_errno(r, "Failed to answer %s, ignoring: %m", change_call_method(c));

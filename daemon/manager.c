@@ -678,8 +678,8 @@ void manager_emit_changed(Manager *m) {
         m->props_changed = 0;
         if (n == 0 || !m->bus)
                 return;
-        r = sd_bus_emit_properties_changed_strv(m->bus, "/io/multinic/Agent1",
-                                                "io.multinic.Agent1", names);
+        r = sd_bus_emit_properties_changed_strv(m->bus, AGENT_OBJECT_PATH, AGENT_INTERFACE,
+                                                names);
         if (r < 0)
                 log_warning_errno(r, "Failed to emit PropertiesChanged, ignoring: %m");
 }
