@@ -355,30 +355,10 @@ static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         return method_change(m, userdata, false, ret_error);
 }
 
-static int append_change(sd_bus_message *r, const Plan *p, const Action *a) {
-        const NicPlan *n = &p->nics[a->nic];
-        char mac[MAC_STRLEN], what[160];
-        int k;
-
-        mac_format(n->mac, mac);
-        action_describe(a, what, sizeof(what));
-        k = sd_bus_message_open_container(r, 'a', "{sv}");
-        if (k >= 0)
-                k = append_sv(r, "macAddress", "s", mac);
-        if (k >= 0)
-                k = append_sv(r, "name", "s", n->name);
-        if (k >= 0)
-                k = append_sv(r, "action", "s", action_type_to_string(a->type));
-        if (k >= 0)
-                k = append_sv(r, "detail", "s", what);
-        if (k >= 0)
-                k = sd_bus_message_close_container(r);
-        return k;
-}
-
-/* A NIC that Apply would fail without changing it: Plan says so, so that an empty answer
- * really means Apply would neither change nor fail anything. */
-static int append_failure(sd_bus_message *r, const NicPlan *n) {
+/* One entry of Plan's answer: an action for a NIC, or "fail" for a NIC that Apply would fail
+ * without changing it, so that an empty answer means Apply would neither change nor fail. */
+static int append_plan_entry(sd_bus_message *r, const NicPlan *n, const char *action,
+                             const char *detail) {
         char mac[MAC_STRLEN];
         int k;
 
@@ -389,12 +369,19 @@ static int append_failure(sd_bus_message *r, const NicPlan *n) {
         if (k >= 0)
                 k = append_sv(r, "name", "s", n->name);
         if (k >= 0)
-                k = append_sv(r, "action", "s", "fail");
+                k = append_sv(r, "action", "s", action);
         if (k >= 0)
-                k = append_sv(r, "detail", "s", n->message);
+                k = append_sv(r, "detail", "s", detail);
         if (k >= 0)
                 k = sd_bus_message_close_container(r);
         return k;
+}
+
+static int append_change(sd_bus_message *r, const Plan *p, const Action *a) {
+        char what[160];
+
+        action_describe(a, what, sizeof(what));
+        return append_plan_entry(r, &p->nics[a->nic], action_type_to_string(a->type), what);
 }
 
 static int method_plan(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -419,7 +406,7 @@ static int method_plan(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
                 r = append_change(reply, &p, &p.actions[i]);
         for (size_t i = 0; r >= 0 && i < p.n_nics; i++)
                 if (p.nics[i].outcome == NIC_FAILED)
-                        r = append_failure(reply, &p.nics[i]);
+                        r = append_plan_entry(reply, &p.nics[i], "fail", p.nics[i].message);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         plan_done(&p);
@@ -464,8 +451,9 @@ static int property_interfaces(sd_bus *bus, const char *path, const char *interf
         Manager *m = userdata;
         int r;
 
-        /* TODO: report each NIC's observed kernel state and drift here (drift detection comes
-         * with the netlink event monitor); this is the outcome of the last call. */
+        /* TODO: each drifted field, wanted and found, in the NIC's entry (needs the plan's
+         * differences kept per NIC; the heals are logged meanwhile). Today: the outcome of the
+         * last call or reconcile. */
         r = sd_bus_message_open_container(reply, 'a', "a{sv}");
         for (size_t i = 0; r >= 0 && i < m->n_status; i++)
                 r = append_status(reply, &m->status[i]);
