@@ -45,7 +45,8 @@ static int rename_link(struct nl_sock *nl, int ifindex, const char *from, const 
         q = netlink_link_set_up(nl, ifindex, true);
         if (r >= 0 && q < 0)
                 (void) netlink_link_rename(nl, ifindex, from); /* all or nothing */
-        return r < 0 ? r : q;
+        /* 1: done, but the link went down and up, which took its routes with it. */
+        return r < 0 ? r : q < 0 ? q : 1;
 }
 
 static int devconf_apply(struct nl_sock *nl, const Action *a, bool undo) {
@@ -187,8 +188,11 @@ int executor_run(Executor *x, size_t from, size_t to) {
                 x->n_writes++;
                 if (r < 0) {
                         nic_failed(x, k, r);
+                        x->unforeseen = true;
                         continue;
                 }
+                if (r > 0)
+                        x->unforeseen = true;
                 x->done[k] = true;
                 action_describe(a, what, sizeof(what));
                 log_change(n->name, n->mac, action_type_to_string(a->type), what);

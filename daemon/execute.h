@@ -11,6 +11,7 @@ typedef struct Executor {
         bool *done; /* per action of the plan */
         size_t n_done;
         size_t n_writes;
+        bool unforeseen; /* the kernel may now differ from what the plan foresaw */
 } Executor;
 
 int executor_init(Executor *x, struct nl_sock *nl, Plan *plan);

@@ -255,7 +255,7 @@ static int status_update(Manager *m, const Plan *p) {
         return 0;
 }
 
-/* Stage A (releases, renames), a fresh look, stage B (the rest), then the default-route guard. */
+/* Stage A (releases, renames), stage B (the rest), then the default-route guard. */
 static int run_plan(Manager *m, const Snapshot *before, CallResult *c, Error *e) {
         Plan *p = &c->plan;
         Executor x;
@@ -264,7 +264,10 @@ static int run_plan(Manager *m, const Snapshot *before, CallResult *c, Error *e)
 
         executor_init(&x, m->nl, p);
         r = executor_run(&x, 0, p->n_stage_a);
-        if (r >= 0 && x.n_writes > 0 && (r = snapshot_take(m, &s, e)) >= 0) {
+        /* The second stage was planned on a model of the kernel after the first; a fresh look
+         * is needed only where the first did what the model does not know: a failure undone,
+         * or a link taken down for a rename. */
+        if (r >= 0 && x.unforeseen && (r = snapshot_take(m, &s, e)) >= 0) {
                 r = plan_rebuild_configure(p, &m->state, &s, &m->config);
                 snapshot_done(&s);
         }
