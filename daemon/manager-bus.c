@@ -212,6 +212,7 @@ static void change_call_run(ChangeCall *c) {
         r = r < 0 ? reply_failure(c->message, &e, r) : reply_results(c->message, &res, c->apply);
         if (r < 0)
                 log_warning_errno(r, "Failed to answer %s, ignoring: %m", change_call_method(c));
+        manager_save_state(mgr);
 }
 
 /* Runs the calls at the head of the queue that are authorized; stops at one that is not yet. */

@@ -118,9 +118,24 @@ int manager_new(const char *root, const Config *config, int backend, Manager **r
         return 0;
 }
 
+/* The state file is written (and fsynced) after the reply is on its way: the caller does not
+ * wait for the disk, and a failure is retried at the next call. */
+void manager_save_state(Manager *m) {
+        int r;
+
+        if (!m->state_unsaved)
+                return;
+        r = state_save(m->root, &m->state);
+        if (r < 0)
+                log_warning_errno(r, "Failed to save the managed state, retrying at the next "
+                                     "call: %m");
+        m->state_unsaved = r < 0;
+}
+
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        manager_save_state(m);
         monitor_stop(m);
         manager_bus_drop_calls(m);
         sd_bus_flush_close_unref(m->bus);
@@ -424,12 +439,12 @@ static bool any_action_ran(const CallResult *c) {
  * the daemon's own that changed nothing leaves LastApply alone. */
 static int finish_call(Manager *m, CallResult *c, bool removing, bool persist, cJSON *desired,
                        bool internal) {
-        if (removing)
-                held_update(m, &c->plan); /* nothing is held once everything is released */
         const char *overall;
         State s = {};
         int r;
 
+        if (removing)
+                held_update(m, &c->plan); /* nothing is held once everything is released */
         r = state_after(m, &c->plan, &s);
         if (r < 0) {
                 cJSON_Delete(desired);
@@ -445,13 +460,9 @@ static int finish_call(Manager *m, CallResult *c, bool removing, bool persist, c
                 }
         }
         m->files_stale = !persist;
-        if (m->state_unsaved || !state_equal(&m->state, &s)) {
-                r = state_save(m->root, &s);
-                if (r < 0)
-                        log_warning_errno(r, "Failed to save the managed state, retrying at the "
-                                             "next call: %m");
-                m->state_unsaved = r < 0;
-        }
+        /* Saved by manager_save_state() once the caller has its answer. */
+        if (!state_equal(&m->state, &s))
+                m->state_unsaved = true;
         state_done(&m->state);
         m->state = s;
         c->overall = overall_of(&c->plan);

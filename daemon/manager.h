@@ -50,7 +50,7 @@ typedef struct Manager {
         struct nl_sock *nl;
         Monitor *monitor;
         State state;
-        bool state_unsaved; /* the last save failed: retry even if nothing changed */
+        bool state_unsaved; /* the state changed and is not on disk yet, or its save failed */
         int backend;        /* PersistBackend */
         bool files_stale;   /* the files may not match the state: rewrite at the next call */
         char instance_id[SPEC_INSTANCE_ID_MAX + 1];
@@ -90,5 +90,7 @@ int manager_remove(Manager *m, const Spec *options, CallResult *ret, Error *e);
  * away, or something changed behind multinicd's back. Pauses, with a growing backoff, when a
  * NIC had to be healed too often. */
 int manager_reconcile(Manager *m);
+/* Writes the state file if the last call changed the state (or its last save failed). */
+void manager_save_state(Manager *m);
 /* PropertiesChanged for what changed since the last call. */
 void manager_emit_changed(Manager *m);

@@ -24,6 +24,7 @@ static int on_debounced(sd_event_source *s, uint64_t usec, void *userdata) {
 
         (void) manager_reconcile(m);
         manager_emit_changed(m);
+        manager_save_state(m);
         return 0;
 }
 
