@@ -511,8 +511,11 @@ class Daemon:
 
     # the API
     def apply(self, interfaces, options=None):
-        """Returns (state, results) as plain Python values."""
+        """Returns (state, results) as plain Python values, once multinicd is done with the
+        call: it writes its state file right after it answers, so a property read (answered
+        after that) comes back before the test looks at the files."""
         state, results = self.client.call("Apply", interfaces, options or {})
+        self.prop("Version")
         return str(state), mnbus.plain(results)
 
     def apply_raw(self, interfaces, options=None):
@@ -522,7 +525,10 @@ class Daemon:
         return mnbus.plain(self.client.call("Plan", interfaces, options or {}))
 
     def remove(self, options=None):
-        return mnbus.plain(self.client.call("Remove", options or {}))
+        """As apply(): returns once multinicd is done with the call."""
+        results = self.client.call("Remove", options or {})
+        self.prop("Version")
+        return mnbus.plain(results)
 
     def prop(self, name):
         return mnbus.plain(self.client.prop(name))
