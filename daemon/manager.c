@@ -270,6 +270,36 @@ static int status_update(Manager *m, const Plan *p) {
         return 0;
 }
 
+/* Puts back the main table's default routes that the kernel dropped during the Apply, say with
+ * an address they took as source: undoing multinicd's own changes does not bring them back. */
+static void restore_default_routes(Manager *m, const Snapshot *before) {
+        _cleanup_(snapshot_done) Snapshot now = {};
+        char gw[INET_ADDRSTRLEN];
+        int r;
+
+        r = netlink_snapshot_routes(m->nl, &now);
+        if (r < 0) {
+                log_error_errno(r, "Failed to read the routes back after a rollback: %m");
+                return;
+        }
+        for (size_t i = 0; i < before->n_routes; i++) {
+                const RouteInfo *d = &before->routes[i];
+                const LinkInfo *l = snapshot_link_by_index(before, d->oif);
+
+                if (!route_is_main_default(d) || snapshot_has_default_route(&now, d))
+                        continue;
+                inet_ntop(AF_INET, &d->gateway, gw, sizeof(gw));
+                r = netlink_route_add(m->nl, d);
+                if (r < 0)
+                        log_link_full(LOG_ERR, r, l ? l->name : NULL, NULL,
+                                      "Failed to restore the default route via %s: %m", gw);
+                else
+                        log_link_warning_errno(l ? l->name : NULL, NULL, 0,
+                                               "Restored the default route via %s, which the "
+                                               "kernel had dropped during the Apply", gw);
+        }
+}
+
 /* Stage A (releases, renames), stage B (the rest), then the default-route guard. */
 static int run_plan(Manager *m, const Snapshot *before, CallResult *c, Error *e) {
         Plan *p = &c->plan;
@@ -289,9 +319,11 @@ static int run_plan(Manager *m, const Snapshot *before, CallResult *c, Error *e)
         if (r >= 0)
                 r = executor_run(&x, p->n_stage_a, p->n_actions);
         if (r >= 0 && x.n_writes > 0 && (r = netlink_snapshot_routes(m->nl, &s)) >= 0) {
-                if (!snapshot_default_routes_equal(before, &s))
+                if (!snapshot_default_routes_equal(before, &s)) {
                         executor_rollback_all(&x, "the main table's default route changed during "
                                                   "Apply");
+                        restore_default_routes(m, before);
+                }
                 snapshot_done(&s);
         }
         c->done = TAKE_PTR(x.done);

@@ -60,7 +60,7 @@ void link_classify(LinkInfo *l) {
                         l->physical_like = false;
 }
 
-static bool route_is_main_default(const RouteInfo *r) {
+bool route_is_main_default(const RouteInfo *r) {
         return r->table == RT_TABLE_MAIN && r->dst_len == 0 && r->type == RTN_UNICAST;
 }
 
@@ -79,7 +79,7 @@ static size_t count_defaults(const Snapshot *s) {
         return n;
 }
 
-static bool has_default(const Snapshot *s, const RouteInfo *r) {
+bool snapshot_has_default_route(const Snapshot *s, const RouteInfo *r) {
         for (size_t i = 0; i < s->n_routes; i++) {
                 const RouteInfo *o = &s->routes[i];
 
@@ -94,7 +94,7 @@ bool snapshot_default_routes_equal(const Snapshot *a, const Snapshot *b) {
         if (count_defaults(a) != count_defaults(b))
                 return false;
         for (size_t i = 0; i < a->n_routes; i++)
-                if (route_is_main_default(&a->routes[i]) && !has_default(b, &a->routes[i]))
+                if (route_is_main_default(&a->routes[i]) && !snapshot_has_default_route(b, &a->routes[i]))
                         return false;
         return true;
 }

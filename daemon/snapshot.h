@@ -88,6 +88,9 @@ bool link_has_altname(const LinkInfo *l, const char *name);
  * like. Done once per link when it is read, since every NIC of a spec looks at every link. */
 void link_classify(LinkInfo *l);
 
+bool route_is_main_default(const RouteInfo *r);
+/* Whether s holds a main-table default route with r's device, gateway and metric. */
+bool snapshot_has_default_route(const Snapshot *s, const RouteInfo *r);
 /* Compares the main table's default routes of two snapshots. */
 bool snapshot_default_routes_equal(const Snapshot *a, const Snapshot *b);
 bool snapshot_is_primary(const Snapshot *s, int ifindex);

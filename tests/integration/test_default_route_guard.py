@@ -13,6 +13,7 @@ def test_default_route_lost_during_apply_rolls_every_nic_back(node, daemon):
     moved = [dict(e) for e in spec]
     moved[0]["address"] = "10.1.0.21"
     moved[1]["mtu"] = 1400
+    main_before = node.routes("main")
 
     state, results = daemon.apply(moved)
 
@@ -23,6 +24,9 @@ def test_default_route_lost_during_apply_rolls_every_nic_back(node, daemon):
         assert "default route changed during Apply; rolled back" in result["message"]
         assert_nic_configured(node, entry)
     assert "default route" in daemon.prop("LastError")
+    # Undoing multinicd's own changes is not enough: the kernel dropped the default route with
+    # the address it took as source, and the rollback puts it back as it was.
+    assert node.routes("main") == main_before
 
 
 def test_default_route_untouched_by_a_normal_apply(node, daemon):
