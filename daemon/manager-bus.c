@@ -327,12 +327,19 @@ static int method_change(sd_bus_message *m, Manager *mgr, bool apply, sd_bus_err
         r = change_call_new(mgr, m, apply, &c);
         if (r < 0)
                 return r;
-        r = bus_read_spec(m, apply, &c->spec, &e);
-        if (r < 0)
-                return e.kind ? reply_error(ret_error, &e, r) : r;
         r = caller_creds(m, &c->uid, &c->pid);
         if (r < 0)
                 return r;
+        r = bus_read_spec(m, apply, &c->spec, &e);
+        if (r < 0) {
+                /* Refused calls are logged with their caller too. */
+                char outcome[sizeof(e.message) + 16];
+
+                snprintf(outcome, sizeof(outcome), "invalid: %s",
+                         e.kind ? e.message : strerror(-r));
+                log_call(change_call_method(c), c->uid, c->pid, "none", outcome);
+                return e.kind ? reply_error(ret_error, &e, r) : r;
+        }
         if (mgr->n_calls >= CHANGE_CALLS_MAX) {
                 log_call(change_call_method(c), c->uid, c->pid, "none", "busy");
                 return sd_bus_error_setf(ret_error, AGENT_ERROR_PREFIX "Busy",

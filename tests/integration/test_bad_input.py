@@ -1,4 +1,6 @@
 """Bad input of every kind is refused with InvalidSpec naming the field, and changes nothing."""
+import os
+import re
 import subprocess
 
 import dbus
@@ -126,6 +128,11 @@ def test_bad_input_is_refused_naming_the_field(env, daemon, interfaces, options,
         name, message = call(interfaces, options)
         assert name == "io.multinic.Agent1.Error.InvalidSpec", message
         assert message.startswith(field), message
+    # A refused Apply is logged with its caller, as every Apply is.
+    calls = [l for l in daemon.log().splitlines() if " called by uid " in l]
+    assert calls and re.match(rf"multinicd: Apply called by uid 0 pid {os.getpid()}, "
+                              rf"authorization \S+: (invalid: )?{re.escape(field)}",
+                              calls[-1]), calls[-1:]
 
     assert node.snapshot() == before
     assert daemon.files() == files
