@@ -274,3 +274,26 @@ def scratch_namespace(node, suffix):
     node.namespaces.append(ns)
     netns_add(ns)
     return ns
+
+
+# --- roots per backend, for tests that check what a case leaves on disk ---------------------------
+
+STATE_FILE = "var/lib/multinic/state.json"
+BACKEND_ROOTS = {"netplan": netplan_root, "networkmanager": rocky_root}
+
+
+def nic_files(backend, name):
+    """The files a backend writes for NIC name alone (the sysctl.d file is shared)."""
+    if backend == "netplan":
+        return [netplan_path(name)]
+    if backend == "networkmanager":
+        return [keyfile_path(name), link_path(name)]
+    return []
+
+
+def start_backend(start_daemon, backend, **files):
+    """multinicd on a root whose backend is backend ('netplan' or 'networkmanager'), checked
+    through the Persistence property."""
+    daemon = start_daemon(**BACKEND_ROOTS[backend](**files))
+    assert daemon.prop("Persistence") == backend
+    return daemon
