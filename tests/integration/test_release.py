@@ -1,12 +1,28 @@
 """Declarative release: what leaves the spec, or Remove, leaves the host as it was."""
+import pytest
+
 from conftest import (TABLE_BASE, add_case01_nics, assert_nic_configured, assert_nic_released,
-                      by_mac, case01_spec)
+                      by_mac, case01_spec, spec_name)
+from persistence import (STATE_FILE, SYSCTL_FILE, etc_files, nic_files, parse_sysctl_file,
+                         start_backend)
+
+BACKENDS = ["netplan", "networkmanager"]
 
 
-def test_dropped_entry_is_released_and_gets_its_name_back(node, daemon):
+def sysctl_file_nics(root):
+    return {ifname for ifname, _ in parse_sysctl_file((root / SYSCTL_FILE).read_text())}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dropped_entry_is_released_and_gets_its_name_back(node, start_daemon, backend):
+    daemon = start_backend(start_daemon, backend)
     add_case01_nics(node)
     spec = case01_spec()
     daemon.apply(spec)
+    files = set(daemon.files())
+    for entry in spec:  # not vacuous: both NICs' files are there
+        assert set(nic_files(backend, spec_name(entry))) <= files, sorted(files)
+    assert sysctl_file_nics(daemon.root) == {"multinic0", "multinic1"}
 
     state, results = daemon.apply(spec[:1])
 
@@ -16,6 +32,11 @@ def test_dropped_entry_is_released_and_gets_its_name_back(node, daemon):
     assert_nic_released(node, spec[1]["macAddress"], "ens5", spec[1])
     assert_nic_configured(node, spec[0])
     assert [i["macAddress"] for i in daemon.prop("Interfaces")] == [spec[0]["macAddress"]]
+    files = set(daemon.files())
+    assert not set(nic_files(backend, "multinic1")) & files, sorted(files)
+    assert set(nic_files(backend, "multinic0")) <= files, sorted(files)
+    assert sysctl_file_nics(daemon.root) == {"multinic0"}
+    assert spec[1]["macAddress"].encode() not in (daemon.root / STATE_FILE).read_bytes()
 
 
 def test_address_change_removes_the_old_address_and_its_rule(node, daemon):
@@ -45,12 +66,16 @@ def test_cidr_change_moves_the_table_route(node, daemon):
     assert_nic_configured(node, spec[0])
 
 
-def test_remove_releases_everything(node, daemon):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_remove_releases_everything(node, start_daemon, backend):
+    daemon = start_backend(start_daemon, backend)
     add_case01_nics(node)
     spec = case01_spec()
     rules, routes = node.rules(), node.ip_json("route", "show", "table", "all")
     etc = {p: f for p, f in daemon.files().items() if p.startswith("etc/")}
     daemon.apply(spec)
+    written = set(etc_files(daemon.root)) - set(etc)  # not vacuous: Apply wrote the NICs' files
+    assert written == {SYSCTL_FILE, *(p for e in spec for p in nic_files(backend, spec_name(e)))}
 
     results = daemon.remove()
 
@@ -62,4 +87,6 @@ def test_remove_releases_everything(node, daemon):
     assert node.ip_json("route", "show", "table", "all") == routes
     assert daemon.prop("Interfaces") == []
     assert {p: f for p, f in daemon.files().items() if p.startswith("etc/")} == etc
+    assert not [e["macAddress"] for e in spec
+                if e["macAddress"].encode() in (daemon.root / STATE_FILE).read_bytes()]
     assert daemon.remove() == []
