@@ -9,6 +9,7 @@ MULTINIC_DEPS=(
         python3-jsonschema openssl curl
         polkitd
         scdoc debhelper dpkg-dev build-essential groff-base python3-seccomp
+        lintian rpm rpmlint file
 )
 
 deps_install() {
