@@ -105,3 +105,22 @@ void log_change(const char *ifname, const uint8_t *mac, const char *action, cons
         else
                 fprintf(stderr, "multinicd: %s: %s\n", ifname, detail);
 }
+
+void log_drift(const char *ifname, const uint8_t *mac, const char *field, const char *wanted,
+               const char *found) {
+        char macbuf[MAC_STRLEN];
+
+        if (LOG_WARNING > log_max_level)
+                return;
+        mac_format(mac, macbuf);
+        if (log_target == LOG_TARGET_JOURNAL)
+                sd_journal_send("MESSAGE=%s: %s changed behind multinicd's back: %s, wanted %s; "
+                                "healed", ifname, field, found, wanted,
+                                "PRIORITY=%i", LOG_WARNING, "INTERFACE=%s", ifname, "MAC=%s",
+                                macbuf, "MULTINIC_DRIFT_FIELD=%s", field,
+                                "MULTINIC_WANTED=%s", wanted, "MULTINIC_FOUND=%s", found,
+                                NULL);
+        else
+                fprintf(stderr, "multinicd: %s: %s changed behind multinicd's back: %s, wanted %s; "
+                        "healed\n", ifname, field, found, wanted);
+}

@@ -22,6 +22,11 @@ int log_link_full(int level, int error, const char *ifname, const uint8_t *mac,
 /* One line per change made to a NIC, with MULTINIC_ACTION= for filtering. */
 void log_change(const char *ifname, const uint8_t *mac, const char *action, const char *detail);
 
+/* One line per field a reconcile found changed behind multinicd's back, with
+ * MULTINIC_DRIFT_FIELD=, MULTINIC_WANTED= and MULTINIC_FOUND=. */
+void log_drift(const char *ifname, const uint8_t *mac, const char *field, const char *wanted,
+               const char *found);
+
 /* One line per D-Bus call that may change the host: who asked, how it was authorized ("root",
  * "polkit-allowed", "polkit-denied", ...), and what came of it. */
 void log_call(const char *method, uint32_t uid, uint32_t pid, const char *authorization,

@@ -423,6 +423,35 @@ static int method_plan(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* "drift": what the last reconcile that healed the NIC found, one {field, wanted, found} each. */
+static int append_drift(sd_bus_message *r, const NicDrift *d) {
+        int k;
+
+        k = sd_bus_message_open_container(r, 'e', "sv");
+        if (k >= 0)
+                k = sd_bus_message_append(r, "s", "drift");
+        if (k >= 0)
+                k = sd_bus_message_open_container(r, 'v', "aa{sv}");
+        if (k >= 0)
+                k = sd_bus_message_open_container(r, 'a', "a{sv}");
+        for (size_t i = 0; k >= 0 && i < d->n_items; i++) {
+                k = sd_bus_message_open_container(r, 'a', "{sv}");
+                if (k >= 0)
+                        k = append_sv(r, "field", "s", d->items[i].field);
+                if (k >= 0)
+                        k = append_sv(r, "wanted", "s", d->items[i].wanted);
+                if (k >= 0)
+                        k = append_sv(r, "found", "s", d->items[i].found);
+                if (k >= 0)
+                        k = sd_bus_message_close_container(r);
+        }
+        for (int level = 0; k >= 0 && level < 3; level++)
+                k = sd_bus_message_close_container(r);
+        if (k >= 0)
+                k = append_sv(r, "driftedAt", "t", d->usec);
+        return k;
+}
+
 static int append_status(sd_bus_message *r, const NicStatus *st) {
         char mac[MAC_STRLEN], addr[INET_ADDRSTRLEN], net[INET_ADDRSTRLEN], cidr[24];
         int k;
@@ -448,6 +477,8 @@ static int append_status(sd_bus_message *r, const NicStatus *st) {
                 k = append_sv(r, "state", "s", nic_outcome_to_string(st->outcome));
         if (k >= 0)
                 k = append_sv(r, "message", "s", st->message);
+        if (k >= 0 && st->drift.usec)
+                k = append_drift(r, &st->drift);
         if (k >= 0)
                 k = sd_bus_message_close_container(r);
         return k;
@@ -459,9 +490,6 @@ static int property_interfaces(sd_bus *bus, const char *path, const char *interf
         Manager *m = userdata;
         int r;
 
-        /* TODO: each drifted field, wanted and found, in the NIC's entry (needs the plan's
-         * differences kept per NIC; the heals are logged meanwhile). Today: the outcome of the
-         * last call or reconcile. */
         r = sd_bus_message_open_container(reply, 'a', "a{sv}");
         for (size_t i = 0; r >= 0 && i < m->n_status; i++)
                 r = append_status(reply, &m->status[i]);

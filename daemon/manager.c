@@ -223,7 +223,15 @@ static bool status_entry_equal(const NicStatus *a, const NicStatus *b) {
         return a->outcome == b->outcome && streq(a->message, b->message) && x->id == y->id &&
                streq(x->name, y->name) && memcmp(x->mac, y->mac, 6) == 0 &&
                x->address.s_addr == y->address.s_addr && x->network.s_addr == y->network.s_addr &&
-               x->prefixlen == y->prefixlen && x->mtu == y->mtu;
+               x->prefixlen == y->prefixlen && x->mtu == y->mtu &&
+               a->drift.usec == b->drift.usec;
+}
+
+static const NicStatus *status_find(const NicStatus *st, size_t n, const uint8_t mac[6]) {
+        for (size_t i = 0; i < n; i++)
+                if (memcmp(st[i].spec.mac, mac, 6) == 0)
+                        return &st[i];
+        return NULL;
 }
 
 static bool status_equal(const Manager *m, const NicStatus *st, size_t n) {
@@ -235,9 +243,11 @@ static bool status_equal(const Manager *m, const NicStatus *st, size_t n) {
         return true;
 }
 
-/* Updates the Interfaces and LastError properties, noting which of them changed. */
-static int status_update(Manager *m, const Plan *p) {
+/* Updates the Interfaces and LastError properties, noting which of them changed. drift, per NIC
+ * of the plan, is what a reconcile found; a NIC without new drift keeps the drift it had. */
+static int status_update(Manager *m, const Plan *p, const NicDrift *drift) {
         NicStatus *st = calloc(p->n_nics ? p->n_nics : 1, sizeof(NicStatus));
+        const NicStatus *old;
         char last_error[sizeof(m->last_error)] = "";
         size_t n = 0;
 
@@ -253,6 +263,10 @@ static int status_update(Manager *m, const Plan *p) {
                 st[n].spec = *np->spec;
                 st[n].outcome = np->outcome == NIC_UNCHANGED ? NIC_CONFIGURED : np->outcome;
                 snprintf(st[n].message, sizeof(st[n].message), "%s", np->message);
+                if (drift && drift[i].usec)
+                        st[n].drift = drift[i];
+                else if ((old = status_find(m->status, m->n_status, np->mac)))
+                        st[n].drift = old->drift;
                 n++;
         }
         if (!streq(last_error, m->last_error)) {
@@ -506,8 +520,10 @@ static int finish_call(Manager *m, CallResult *c, bool removing, bool persist, c
                 m->last_apply_usec = now_usec();
                 m->props_changed |= PROP_LAST_APPLY;
         }
-        return status_update(m, &c->plan);
+        return status_update(m, &c->plan, NULL);
 }
+
+static void heal_hold_paused(Manager *m, Plan *p);
 
 static int apply_spec(Manager *m, Spec *spec, CallResult *ret, Error *e, bool internal) {
         Snapshot before = {};
@@ -521,6 +537,8 @@ static int apply_spec(Manager *m, Spec *spec, CallResult *ret, Error *e, bool in
         if (r < 0)
                 return r;
         r = plan_build(spec, &m->state, &before, &m->config, &ret->plan, e);
+        if (r >= 0 && internal)
+                heal_hold_paused(m, &ret->plan);
         if (r >= 0)
                 r = run_plan(m, &before, ret, e);
         snapshot_done(&before);
@@ -574,12 +592,18 @@ static uint64_t mono_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
 }
 
-static HealRecord *heal_record(Manager *m, const uint8_t mac[6]) {
-        HealRecord *h;
-
+static HealRecord *heal_find(const Manager *m, const uint8_t mac[6]) {
         for (size_t i = 0; i < m->n_heals; i++)
                 if (memcmp(m->heals[i].mac, mac, 6) == 0)
                         return &m->heals[i];
+        return NULL;
+}
+
+static HealRecord *heal_record(Manager *m, const uint8_t mac[6]) {
+        HealRecord *h = heal_find(m, mac);
+
+        if (h)
+                return h;
         h = realloc(m->heals, (m->n_heals + 1) * sizeof(*h));
         if (!h)
                 return NULL;
@@ -591,42 +615,83 @@ static HealRecord *heal_record(Manager *m, const uint8_t mac[6]) {
 }
 
 /* Counts a heal; true when the NIC has now been healed HEAL_LIMIT times within the window. */
-static bool heal_count(Manager *m, const uint8_t mac[6], uint64_t now) {
-        HealRecord *h = heal_record(m, mac);
-
-        if (!h)
-                return false;
+static bool heal_count(HealRecord *h, uint64_t now) {
         h->times[h->next] = now;
         h->next = (h->next + 1) % HEAL_LIMIT;
         /* The oldest of the last HEAL_LIMIT heals, if it is recent, means a competitor. */
         return h->times[h->next] != 0 && now - h->times[h->next] < HEAL_WINDOW_USEC;
 }
 
-static void reconcile_account(Manager *m, CallResult *c) {
+/* Leaves the NIC alone for a while, twice as long as last time if that was recent. The heals
+ * counted so far are forgotten: after the pause it takes HEAL_LIMIT new ones. */
+static void heal_pause(HealRecord *h, NicPlan *n, uint64_t now) {
+        bool again = h->paused_until && now - h->paused_until < HEAL_WINDOW_USEC;
+
+        h->backoff_usec = again ? h->backoff_usec * 2 : HEAL_BACKOFF_MIN_USEC;
+        if (h->backoff_usec > HEAL_BACKOFF_MAX_USEC)
+                h->backoff_usec = HEAL_BACKOFF_MAX_USEC;
+        h->paused_until = now + h->backoff_usec;
+        memset(h->times, 0, sizeof(h->times));
+        snprintf(h->message, sizeof(h->message), "degraded: changed back %d times within a "
+                 "minute; not healing for %llu s", HEAL_LIMIT,
+                 (unsigned long long) (h->backoff_usec / 1000000ULL));
+        log_link_warning_errno(n->name, n->mac, 0, "Something keeps undoing multinicd: %s",
+                               h->message);
+        n->outcome = NIC_FAILED;
+        snprintf(n->message, sizeof(n->message), "%s", h->message);
+}
+
+/* In a reconcile, a NIC that multinicd leaves alone for now gets no change and stays degraded. */
+static void heal_hold_paused(Manager *m, Plan *p) {
         uint64_t now = mono_usec();
-        char what[160];
+
+        for (size_t i = 0; i < p->n_nics; i++) {
+                const HealRecord *h = heal_find(m, p->nics[i].mac);
+
+                if (p->nics[i].spec && h && now < h->paused_until)
+                        plan_hold_nic(p, i, h->message);
+        }
+}
+
+/* What the actions that ran for one NIC undid. */
+static void drift_collect(const CallResult *c, size_t nic, NicDrift *ret) {
+        const Plan *p = &c->plan;
+
+        for (size_t k = 0; k < p->n_actions && ret->n_items < DRIFT_MAX; k++)
+                if (p->actions[k].nic == nic && (!c->done || c->done[k]))
+                        ret->n_items += action_drift(&p->actions[k], ret->items + ret->n_items,
+                                                     DRIFT_MAX - ret->n_items);
+        ret->usec = now_usec();
+}
+
+/* A NIC that was configured before this reconcile and needed changes drifted; one that appeared
+ * or came back did not. A NIC left alone for a while counts again once the pause is over. */
+static bool nic_drifted(const Manager *m, const NicStatus *before, size_t n_before,
+                        const NicPlan *n) {
+        const NicStatus *st = status_find(before, n_before, n->mac);
+        const HealRecord *h = heal_find(m, n->mac);
+
+        return n->outcome == NIC_CONFIGURED && n->spec &&
+               ((st && st->outcome == NIC_CONFIGURED) || (h && h->paused_until));
+}
+
+static void reconcile_account(Manager *m, CallResult *c, const NicStatus *before,
+                              size_t n_before, NicDrift *drift) {
+        uint64_t now = mono_usec();
 
         for (size_t i = 0; i < c->plan.n_nics; i++) {
                 NicPlan *n = &c->plan.nics[i];
+                HealRecord *h;
 
-                if (n->outcome != NIC_CONFIGURED || !n->spec)
+                if (!nic_drifted(m, before, n_before, n))
                         continue;
-                log_link_warning_errno(n->name, n->mac, 0,
-                                       "Changed behind multinicd's back; healed");
-                if (!heal_count(m, n->mac, now))
-                        continue;
-                m->heal_backoff_usec = m->heal_backoff_usec ? m->heal_backoff_usec * 2
-                                                            : HEAL_BACKOFF_MIN_USEC;
-                if (m->heal_backoff_usec > HEAL_BACKOFF_MAX_USEC)
-                        m->heal_backoff_usec = HEAL_BACKOFF_MAX_USEC;
-                m->heal_paused_until = now + m->heal_backoff_usec;
-                snprintf(what, sizeof(what), "degraded: changed back %d times within a minute; "
-                         "not healing for %llu s", HEAL_LIMIT,
-                         (unsigned long long) (m->heal_backoff_usec / 1000000ULL));
-                log_link_warning_errno(n->name, n->mac, 0, "Something keeps undoing "
-                                       "multinicd: %s", what);
-                n->outcome = NIC_FAILED;
-                snprintf(n->message, sizeof(n->message), "%s", what);
+                drift_collect(c, i, &drift[i]);
+                for (size_t k = 0; k < drift[i].n_items; k++)
+                        log_drift(n->name, n->mac, drift[i].items[k].field,
+                                  drift[i].items[k].wanted, drift[i].items[k].found);
+                h = heal_record(m, n->mac);
+                if (h && heal_count(h, now))
+                        heal_pause(h, n, now);
         }
 }
 
@@ -677,11 +742,14 @@ static void report_held(Manager *m, Plan *p) {
 int manager_reconcile(Manager *m) {
         _cleanup_(spec_done) Spec spec = {};
         _cleanup_(call_result_done) CallResult c = {};
+        _cleanup_(freep) NicStatus *before = NULL;
+        _cleanup_(freep) NicDrift *drift = NULL;
+        size_t n_before;
         const char *overall;
         Error e = {};
         int r;
 
-        if (!m->state.desired || mono_usec() < m->heal_paused_until)
+        if (!m->state.desired)
                 return 0;
         spec_init(&spec);
         r = spec_from_json(m->state.desired, &spec, &e);
@@ -690,17 +758,26 @@ int manager_reconcile(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "The kept spec cannot be read back: %s", e.message);
         spec_hold_failed(m, &spec);
+        /* Which NICs were configured before: the call below updates the status. */
+        n_before = m->n_status;
+        before = calloc(n_before ? n_before : 1, sizeof(NicStatus));
+        if (!before)
+                return log_error_errno(-ENOMEM, "Reconciling failed: %m");
+        memcpy(before, m->status, n_before * sizeof(NicStatus));
         r = apply_spec(m, &spec, &c, &e, true);
         if (r < 0)
                 return log_warning_errno(r, "Reconciling failed: %s", e.message);
-        reconcile_account(m, &c);
+        drift = calloc(c.plan.n_nics ? c.plan.n_nics : 1, sizeof(NicDrift));
+        if (!drift)
+                return log_error_errno(-ENOMEM, "Reconciling failed: %m");
+        reconcile_account(m, &c, before, n_before, drift);
         report_held(m, &c.plan);
         overall = overall_of(&c.plan);
         if (!streq(overall, m->overall))
                 m->props_changed |= PROP_STATE;
         m->overall = overall;
-        /* A degraded or held NIC shows in Interfaces and LastError. */
-        return status_update(m, &c.plan);
+        /* A degraded or held NIC shows in Interfaces and LastError, a healed one its drift. */
+        return status_update(m, &c.plan, drift);
 }
 
 void manager_emit_changed(Manager *m) {

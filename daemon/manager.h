@@ -9,10 +9,18 @@
 #include "spec.h"
 #include "state.h"
 
+/* What a reconcile last found changed behind multinicd's back on one NIC, and healed. */
+typedef struct NicDrift {
+        Drift items[DRIFT_MAX];
+        size_t n_items;
+        uint64_t usec; /* CLOCK_REALTIME, when found; 0: never */
+} NicDrift;
+
 typedef struct NicStatus {
         SpecInterface spec;
         NicOutcome outcome;
         char message[256];
+        NicDrift drift; /* kept until the NIC leaves the spec or drifts again */
 } NicStatus;
 
 /* Properties that changed since PropertiesChanged was last sent. */
@@ -25,11 +33,14 @@ typedef enum PropChanged {
 
 #define HEAL_LIMIT 5
 
-/* When multinicd last healed one NIC: the last HEAL_LIMIT times, a ring. */
+/* When multinicd last healed one NIC: the last HEAL_LIMIT times, a ring; and, once something
+ * kept undoing it, until when multinicd leaves it alone (CLOCK_MONOTONIC). */
 typedef struct HealRecord {
         uint8_t mac[6];
         uint64_t times[HEAL_LIMIT];
         size_t next;
+        uint64_t backoff_usec, paused_until;
+        char message[160];
 } HealRecord;
 
 typedef struct Monitor Monitor;
@@ -64,7 +75,6 @@ typedef struct Manager {
         size_t n_heals;
         HeldNic *held;
         size_t n_held;
-        uint64_t heal_backoff_usec, heal_paused_until; /* CLOCK_MONOTONIC */
         ChangeCall *calls; /* Apply and Remove calls not answered yet, in arrival order */
         unsigned n_calls;
 } Manager;
@@ -87,8 +97,8 @@ int manager_apply(Manager *m, Spec *spec, CallResult *ret, Error *e);
 int manager_remove(Manager *m, const Spec *options, CallResult *ret, Error *e);
 
 /* Applies the kept spec again, after a change in the kernel: a NIC that appeared, one that went
- * away, or something changed behind multinicd's back. Pauses, with a growing backoff, when a
- * NIC had to be healed too often. */
+ * away, or something changed behind multinicd's back. A NIC that had to be healed too often is
+ * left alone for a growing while, and reported degraded; the others are still looked after. */
 int manager_reconcile(Manager *m);
 /* Writes the state file if the last call changed the state (or its last save failed). */
 void manager_save_state(Manager *m);

@@ -5,6 +5,7 @@
 #include <linux/rtnetlink.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "plan.h"
 #include "util.h"
@@ -816,6 +817,87 @@ static void describe_devconf(const Action *a, char *buf, size_t n) {
                         off += (size_t) snprintf(buf + off, n - off, "%s%s %d -> %d",
                                                  off ? ", " : "", devconf_to_string((Devconf) i),
                                                  a->devconf.from[i], a->devconf.to[i]);
+}
+
+void plan_hold_nic(Plan *p, size_t nic, const char *message) {
+        size_t k = 0, stage_a = 0;
+
+        for (size_t i = 0; i < p->n_actions; i++) {
+                if (p->actions[i].nic == nic)
+                        continue;
+                stage_a += i < p->n_stage_a;
+                p->actions[k++] = p->actions[i];
+        }
+        p->n_actions = k;
+        p->n_stage_a = stage_a;
+        p->nics[nic].outcome = NIC_FAILED;
+        snprintf(p->nics[nic].message, sizeof(p->nics[nic].message), "%s", message);
+}
+
+static size_t drift_set(Drift *d, const char *field, const char *wanted, const char *found) {
+        snprintf(d->field, sizeof(d->field), "%.*s", (int) sizeof(d->field) - 1, field);
+        snprintf(d->wanted, sizeof(d->wanted), "%.*s", (int) sizeof(d->wanted) - 1, wanted);
+        snprintf(d->found, sizeof(d->found), "%.*s", (int) sizeof(d->found) - 1, found);
+        return 1;
+}
+
+/* An address, rule or route: present in the kernel and not wanted, or the other way round. */
+static size_t drift_presence(Drift *d, const Action *a, const char *field) {
+        bool add = a->type == ACTION_ADD_ADDRESS || a->type == ACTION_ADD_RULE ||
+                   a->type == ACTION_ADD_ROUTE;
+        char what[160], *object;
+
+        action_describe(a, what, sizeof(what));
+        object = what;
+        for (int words = 0; words < 2 && strchr(object, ' '); words++) /* past "add rule" */
+                object = strchr(object, ' ') + 1;
+        return drift_set(d, field, add ? object : "absent", add ? "absent" : object);
+}
+
+static size_t drift_devconf(const Action *a, Drift *ret, size_t n) {
+        char wanted[16], found[16];
+        size_t k = 0;
+
+        for (size_t i = 0; i < _DEVCONF_MAX && k < n; i++) {
+                if (a->devconf.to[i] < 0 || a->devconf.to[i] == a->devconf.from[i])
+                        continue;
+                snprintf(wanted, sizeof(wanted), "%d", a->devconf.to[i]);
+                snprintf(found, sizeof(found), "%d", a->devconf.from[i]);
+                k += drift_set(&ret[k], devconf_to_string((Devconf) i), wanted, found);
+        }
+        return k;
+}
+
+size_t action_drift(const Action *a, Drift *ret, size_t n) {
+        char wanted[16], found[16];
+
+        if (n == 0)
+                return 0;
+        switch (a->type) {
+        case ACTION_RENAME:
+                return drift_set(ret, "name", a->rename.to, a->rename.from);
+        case ACTION_DEL_ALTNAME:
+                return drift_set(ret, "altname", "absent", a->altname);
+        case ACTION_SET_MTU:
+                snprintf(wanted, sizeof(wanted), "%u", a->mtu.to);
+                snprintf(found, sizeof(found), "%u", a->mtu.from);
+                return drift_set(ret, "mtu", wanted, found);
+        case ACTION_SET_DEVCONF:
+                return drift_devconf(a, ret, n);
+        case ACTION_SET_UP:
+                return drift_set(ret, "link", "up", "down");
+        case ACTION_ADD_ADDRESS:
+        case ACTION_REMOVE_ADDRESS:
+                return drift_presence(ret, a, "address");
+        case ACTION_ADD_RULE:
+        case ACTION_REMOVE_RULE:
+                return drift_presence(ret, a, "rule");
+        case ACTION_ADD_ROUTE:
+        case ACTION_REMOVE_ROUTE:
+                return drift_presence(ret, a, "route");
+        default:
+                return drift_set(ret, action_type_to_string(a->type), "", "");
+        }
 }
 
 void action_describe(const Action *a, char *buf, size_t n) {

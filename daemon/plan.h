@@ -93,6 +93,25 @@ int plan_rebuild_configure(Plan *p, const State *state, const Snapshot *snap,
 /* A plan that releases every managed NIC. */
 int plan_build_remove(const State *state, const Snapshot *snap, Plan *ret);
 
+/* One thing a reconcile found changed behind multinicd's back: what it is ("mtu", "rule",
+ * "rp_filter"...), the value wanted and the value found ("absent" for a missing address, rule
+ * or route). */
+typedef struct Drift {
+        char field[16];
+        char wanted[80];
+        char found[80];
+} Drift;
+
+#define DRIFT_MAX 8
+
+/* The drift that an action of a reconcile undoes, into ret (at most n); returns how many records
+ * it filled: several for a sysctl action that sets more than one key. */
+size_t action_drift(const Action *a, Drift *ret, size_t n);
+
+/* Takes every action of one NIC out of the plan and marks it failed with message: a NIC that
+ * is to be left as it is. */
+void plan_hold_nic(Plan *p, size_t nic, const char *message);
+
 const char *action_type_to_string(ActionType t);
 void action_describe(const Action *a, char *buf, size_t n);
 const char *nic_outcome_to_string(NicOutcome o);

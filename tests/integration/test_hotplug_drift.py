@@ -53,27 +53,64 @@ def test_detached_nic_becomes_pending_then_comes_back(node, daemon):
     poll(lambda: daemon.prop("State") == "Configured", timeout=5, what="State Configured")
 
 
+# change made behind multinicd's back: (ip arguments, the drift record it must report: field,
+# and a part of what is wanted and of what was found)
 DRIFT = {
-    "mtu": ["link", "set", "multinic0", "mtu", "1400"],
-    "address-removed": ["addr", "del", "10.1.0.11/24", "dev", "multinic0"],
-    "rule-removed": ["rule", "del", "from", "10.1.0.11", "lookup", str(TABLE_BASE)],
-    "table-route-removed": ["route", "del", "10.1.0.0/24", "dev", "multinic0", "table",
-                            str(TABLE_BASE)],
-    "link-down": ["link", "set", "multinic0", "down"],
-    "renamed": ["link", "set", "multinic0", "name", "eth7"],
+    "mtu": (["link", "set", "multinic0", "mtu", "1400"], ("mtu", "1450", "1400")),
+    "address-removed": (["addr", "del", "10.1.0.11/24", "dev", "multinic0"],
+                        ("address", "10.1.0.11/24", "absent")),
+    "rule-removed": (["rule", "del", "from", "10.1.0.11", "lookup", str(TABLE_BASE)],
+                     ("rule", f"from 10.1.0.11 lookup {TABLE_BASE}", "absent")),
+    "table-route-removed": (["route", "del", "10.1.0.0/24", "dev", "multinic0", "table",
+                             str(TABLE_BASE)],
+                            ("route", f"10.1.0.0/24 src 10.1.0.11 table {TABLE_BASE}", "absent")),
+    "link-down": (["link", "set", "multinic0", "down"], ("link", "up", "down")),
+    "renamed": (["link", "set", "multinic0", "name", "eth7"], ("name", "multinic0", "eth7")),
 }
 
 
-@pytest.mark.parametrize("change", DRIFT.values(), ids=DRIFT.keys())
-def test_drift_is_healed(node, daemon, change):
+def drift_of(daemon, mac):
+    return by_mac(daemon.prop("Interfaces"))[mac].get("drift", [])
+
+
+@pytest.mark.parametrize("change,record", DRIFT.values(), ids=DRIFT.keys())
+def test_drift_is_healed_and_reported(node, daemon, change, record):
     node.nic("ens4", "fa:16:3e:00:00:01")
     entry = case01_spec()[0]
     daemon.apply([entry])
+    assert drift_of(daemon, entry["macAddress"]) == []
 
     node.ip(*change)
 
     poll(lambda: configured(node, entry), timeout=5, what="the drift healed")
-    assert "Changed behind multinicd's back; healed" in daemon.log()
+    field, wanted, found = record
+    drift = poll(lambda: drift_of(daemon, entry["macAddress"]), timeout=5, what="drift reported")
+    assert any(d["field"] == field and wanted in d["wanted"] and found in d["found"]
+               for d in drift), drift
+    nic = by_mac(daemon.prop("Interfaces"))[entry["macAddress"]]
+    assert nic["state"] == "configured" and nic["driftedAt"] > 0
+    assert re.search(rf"{field} changed behind multinicd's back: .*{re.escape(found)}.*, wanted "
+                     rf".*{re.escape(wanted)}.*; healed", daemon.log())
+
+
+def test_a_late_or_returning_nic_is_not_drift(node, daemon):
+    node.nic("ens4", "fa:16:3e:00:00:01")
+    spec = case01_spec()
+    daemon.apply(spec)
+
+    # A port that comes and goes more often than a competitor would be fought: still not drift.
+    for _ in range(6):
+        node.nic("ens5", "fa:16:3e:00:00:02")
+        poll(lambda: configured(node, spec[1]), timeout=5, what="the NIC configured")
+        poll(lambda: daemon.prop("State") == "Configured", timeout=5, what="State Configured")
+        node.ip("link", "del", "multinic1")
+        poll(lambda: daemon.prop("State") == "Pending", timeout=5, what="State Pending")
+    node.nic("ens5", "fa:16:3e:00:00:02")
+    poll(lambda: daemon.prop("State") == "Configured", timeout=5, what="State Configured")
+
+    assert all("drift" not in i and i["state"] == "configured"
+               for i in daemon.prop("Interfaces")), daemon.prop("Interfaces")
+    assert "changed behind multinicd's back" not in daemon.log()
 
 
 def test_rp_filter_drift_is_healed_from_its_netconf_event(node, daemon):
@@ -132,3 +169,28 @@ def test_competitor_leads_to_degraded_with_bounded_cpu(node, daemon):
     assert re.search(r"changed back \d+ times within a minute", nic["message"])
     assert "degraded" in daemon.prop("LastError")
     assert cpu < 0.25, f"multinicd used {cpu:.0%} of a CPU while fighting"
+
+
+def test_a_fought_nic_is_left_alone_and_the_others_still_healed(node, daemon):
+    node.nic("ens4", "fa:16:3e:00:00:01")
+    node.nic("ens5", "fa:16:3e:00:00:02")
+    spec = case01_spec()
+    daemon.apply(spec)
+    rule = ["rule", "del", "from", spec[0]["address"], "lookup", str(TABLE_BASE)]
+
+    # Five heals of multinic0 within a minute: the sixth deletion is left as it is.
+    for _ in range(5):
+        node.ip(*rule)
+        poll(lambda: node.rules_from(spec[0]["address"]) != [], timeout=5, what="rule healed")
+    poll(lambda: "degraded" in by_mac(daemon.prop("Interfaces"))[spec[0]["macAddress"]]["message"],
+         timeout=5, what="multinic0 reported degraded")
+    node.ip(*rule)
+    node.ip("link", "set", "multinic1", "mtu", "1400")
+
+    poll(lambda: configured(node, spec[1]), timeout=5, what="multinic1 healed")
+    assert node.rules_from(spec[0]["address"]) == []
+    nics = by_mac(daemon.prop("Interfaces"))
+    assert nics[spec[0]["macAddress"]]["state"] == "failed"
+    assert "not healing for 30 s" in nics[spec[0]["macAddress"]]["message"]
+    assert nics[spec[1]["macAddress"]]["state"] == "configured"
+    assert {"field": "mtu", "wanted": "1450", "found": "1400"} in nics[spec[1]["macAddress"]]["drift"]

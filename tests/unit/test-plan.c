@@ -568,6 +568,40 @@ static void test_stage_two_sees_routes_on_other_links_go_with_the_address(void) 
         snapshot_done(&s);
 }
 
+static void test_drift_names_field_wanted_and_found(void) {
+        Action mtu = { .type = ACTION_SET_MTU, .mtu = { .from = 1400, .to = 1450 } };
+        Action conf = { .type = ACTION_SET_DEVCONF,
+                        .devconf = { .from = { 0, 2, 1 }, .to = { 1, 2, 2 } } };
+        Action rule = { .type = ACTION_ADD_RULE,
+                        .rule = { .priority = 1000, .table = 100,
+                                  .src.s_addr = htonl(0x0a01000b), .src_len = 32 } };
+        Action gone = { .type = ACTION_REMOVE_ADDRESS,
+                        .addr = { .local.s_addr = htonl(0x0a010063), .prefixlen = 24 } };
+        Drift d[DRIFT_MAX];
+
+        ASSERT_EQ(action_drift(&mtu, d, DRIFT_MAX), 1);
+        ASSERT_STREQ(d[0].field, "mtu");
+        ASSERT_STREQ(d[0].wanted, "1450");
+        ASSERT_STREQ(d[0].found, "1400");
+
+        /* One record per key that differs; arp_announce is as wanted. */
+        ASSERT_EQ(action_drift(&conf, d, DRIFT_MAX), 2);
+        ASSERT_STREQ(d[0].field, "arp_ignore");
+        ASSERT_STREQ(d[1].field, "rp_filter");
+        ASSERT_STREQ(d[1].wanted, "2");
+        ASSERT_STREQ(d[1].found, "1");
+        ASSERT_EQ(action_drift(&conf, d, 1), 1);
+
+        ASSERT_EQ(action_drift(&rule, d, DRIFT_MAX), 1);
+        ASSERT_STREQ(d[0].field, "rule");
+        ASSERT_STREQ(d[0].wanted, "from 10.1.0.11 lookup 100 priority 1000");
+        ASSERT_STREQ(d[0].found, "absent");
+
+        ASSERT_EQ(action_drift(&gone, d, DRIFT_MAX), 1);
+        ASSERT_STREQ(d[0].wanted, "absent");
+        ASSERT_STREQ(d[0].found, "10.1.0.99/24");
+}
+
 int main(void) {
         RUN_TEST(test_fresh_nic_gets_every_change_in_order);
         RUN_TEST(test_configured_nic_plans_nothing);
@@ -584,5 +618,6 @@ int main(void) {
         RUN_TEST(test_name_freed_by_a_nic_that_fails_is_not_counted_on);
         RUN_TEST(test_id_on_a_reserved_table_is_refused);
         RUN_TEST(test_stage_two_sees_routes_on_other_links_go_with_the_address);
+        RUN_TEST(test_drift_names_field_wanted_and_found);
         return 0;
 }
