@@ -358,13 +358,22 @@ static const Column result_columns[] = {
 };
 
 /* Results whose state is "failed": Remove and Apply report per NIC. */
-static size_t count_failed(const cJSON *results) {
+/* Counts the failed NICs and lists them, "name (mac): why", for the error on stderr. */
+static size_t describe_failed(const cJSON *results, char *buf, size_t size) {
         const cJSON *row;
-        size_t n = 0;
+        size_t n = 0, off = 0;
 
-        cJSON_ArrayForEach(row, results)
-                n += streq_ptr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "state")),
-                               "failed");
+        buf[0] = 0;
+        cJSON_ArrayForEach(row, results) {
+                if (!streq_ptr(json_string(row, "state"), "failed"))
+                        continue;
+                if (off < size)
+                        off += (size_t) snprintf(buf + off, size - off, "%s%s (%s): %s",
+                                                 n ? "; " : "", json_string(row, "name") ?: "-",
+                                                 json_string(row, "macAddress") ?: "-",
+                                                 json_string(row, "message") ?: "");
+                n++;
+        }
         return n;
 }
 
@@ -395,10 +404,15 @@ static int verb_apply(const Args *args, Error *e) {
         }
         if (r < 0)
                 return r;
-        if (streq_ptr(state, "Failed"))
+        if (streq_ptr(state, "Failed")) {
+                char failed[400];
+                size_t n = describe_failed(cJSON_GetObjectItemCaseSensitive(out, "results"),
+                                           failed, sizeof(failed));
+
                 return error_set(e, ERROR_KIND_FAILED, -EIO,
-                                 "Apply ended in state Failed: %zu interface(s) failed",
-                                 count_failed(cJSON_GetObjectItemCaseSensitive(out, "results")));
+                                 "Apply ended in state Failed: %zu interface(s) failed: %s", n,
+                                 failed);
+        }
         return 0;
 }
 
@@ -436,6 +450,7 @@ static int verb_remove(const Args *args, Error *e) {
         static const char *const names[] = { "results", NULL };
         _cleanup_(cJSON_Deletep) cJSON *out = NULL;
         const cJSON *results;
+        char why[400];
         size_t failed;
         int r;
 
@@ -452,10 +467,10 @@ static int verb_remove(const Args *args, Error *e) {
                 print_table(results, result_columns, NULL);
         if (r < 0)
                 return r;
-        failed = count_failed(results);
+        failed = describe_failed(results, why, sizeof(why));
         if (failed > 0)
                 return error_set(e, ERROR_KIND_FAILED, -EIO,
-                                 "Remove failed for %zu interface(s)", failed);
+                                 "Remove failed for %zu interface(s): %s", failed, why);
         return 0;
 }
 
@@ -506,6 +521,25 @@ static void print_properties(const cJSON *props) {
         }
 }
 
+/* Below the table: what multinicd last found changed behind its back on each NIC, and healed. */
+static void print_drift(const cJSON *interfaces) {
+        const cJSON *nic, *d;
+        char when[64];
+
+        cJSON_ArrayForEach(nic, interfaces) {
+                const cJSON *drift = cJSON_GetObjectItemCaseSensitive(nic, "drift");
+
+                if (cJSON_GetArraySize(drift) == 0)
+                        continue;
+                format_usec(cJSON_GetObjectItemCaseSensitive(nic, "driftedAt"), when, sizeof(when));
+                printf("\n%s: changed behind multinicd's back at %s, healed:\n",
+                       json_string(nic, "name") ?: "-", when);
+                cJSON_ArrayForEach(d, drift)
+                        printf("  %s: found %s, wanted %s\n", json_string(d, "field") ?: "-",
+                               json_string(d, "found") ?: "-", json_string(d, "wanted") ?: "-");
+        }
+}
+
 static int verb_status(const Args *args, Error *e) {
         static const char *const names[] = { "properties", NULL };
         static const Column columns[] = {
@@ -533,6 +567,7 @@ static int verb_status(const Args *args, Error *e) {
                 printf("No managed interfaces.\n");
         else
                 print_table(interfaces, columns, NULL);
+        print_drift(interfaces);
         return 0;
 }
 
