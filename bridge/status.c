@@ -58,10 +58,25 @@ static bool any_failed(const cJSON *results) {
         return false;
 }
 
+/* The NIC's state and message as the status tells them: an Apply's "unchanged" NIC is a
+ * configured one, and a message that only repeats the state (multinicd's filler for none) is
+ * left empty, so that an Apply that changed nothing and multinicd's own view of the NIC read
+ * the same. */
+static bool interface_status_add_state(cJSON *o, const cJSON *r) {
+        const char *state = json_string(r, "state"), *message = json_string(r, "message");
+
+        if (streq_ptr(message, state))
+                message = "";
+        if (streq_ptr(state, "unchanged"))
+                state = "configured";
+        return (!state || cJSON_AddStringToObject(o, "state", state)) &&
+               (!message || cJSON_AddStringToObject(o, "message", message));
+}
+
 /* Only the keys the status schema has: id, name, macAddress, state, message; and only the NICs
  * of the spec: one that was just released is reported by an event, not kept in the status. */
 static cJSON *interface_statuses(const cJSON *results) {
-        static const char *const keys[] = { "id", "name", "macAddress", "state", "message" };
+        static const char *const keys[] = { "id", "name", "macAddress" };
         cJSON *arr = cJSON_CreateArray();
         const cJSON *r;
 
@@ -83,6 +98,8 @@ static cJSON *interface_statuses(const cJSON *results) {
                         if (v && !cJSON_AddItemToObject(o, keys[i], cJSON_Duplicate(v, true)))
                                 goto fail;
                 }
+                if (!interface_status_add_state(o, r))
+                        goto fail;
         }
         return arr;
 fail:

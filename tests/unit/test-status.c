@@ -94,11 +94,41 @@ static void test_released_nics_leave_the_status(void) {
         ASSERT_STREQ(field(cond(st, "Ready"), "status"), "True");
 }
 
+static void test_nic_an_apply_left_unchanged_reads_as_configured(void) {
+        _cleanup_(cJSON_Deletep) cJSON *applied = cJSON_Parse(
+                "[{\"id\":0,\"name\":\"multinic0\",\"macAddress\":\"fa:16:3e:00:00:01\","
+                "\"state\":\"unchanged\",\"message\":\"unchanged\"}]");
+        _cleanup_(cJSON_Deletep) cJSON *daemon = cJSON_Parse(
+                "[{\"id\":0,\"name\":\"multinic0\",\"macAddress\":\"fa:16:3e:00:00:01\","
+                "\"state\":\"configured\",\"message\":\"\",\"address\":\"10.1.0.11\"}]");
+        StatusInput a = { "Configured", 1, "Configured", "ok", applied, "2026-12-03T10:00:00Z" };
+        StatusInput b = { "Configured", 1, "Configured", "ok", daemon, "2026-12-03T11:00:00Z" };
+        _cleanup_(cJSON_Deletep) cJSON *s1 = status_build(NULL, &a);
+        _cleanup_(cJSON_Deletep) cJSON *s2 = status_build(s1, &b);
+        const cJSON *nic = cJSON_GetArrayItem(cJSON_GetObjectItem(s1, "interfaceStatuses"), 0);
+
+        ASSERT_STREQ(field(nic, "state"), "configured");
+        ASSERT_STREQ(field(nic, "message"), "");
+        ASSERT_TRUE(status_same(s1, s2));
+}
+
+static void test_a_real_message_is_kept(void) {
+        _cleanup_(cJSON_Deletep) cJSON *r = results("failed");
+        StatusInput in = { "Failed", 1, "InterfaceFailed", "no", r, "2026-12-03T10:00:00Z" };
+        _cleanup_(cJSON_Deletep) cJSON *st = status_build(NULL, &in);
+        const cJSON *nic = cJSON_GetArrayItem(cJSON_GetObjectItem(st, "interfaceStatuses"), 0);
+
+        ASSERT_STREQ(field(nic, "state"), "failed");
+        ASSERT_STREQ(field(nic, "message"), "m");
+}
+
 int main(void) {
         RUN_TEST(test_configured_is_ready_and_not_degraded);
         RUN_TEST(test_transition_time_moves_only_when_the_status_changes);
         RUN_TEST(test_same_status_ignores_last_processed);
         RUN_TEST(test_refusal_keeps_the_last_interface_statuses);
         RUN_TEST(test_released_nics_leave_the_status);
+        RUN_TEST(test_nic_an_apply_left_unchanged_reads_as_configured);
+        RUN_TEST(test_a_real_message_is_kept);
         return 0;
 }
