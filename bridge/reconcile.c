@@ -217,24 +217,56 @@ static void reconcile_delete(Bridge *b) {
         b->failures = 0;
 }
 
+/* Events and info lines only for an outcome that changed the status: a resync or a restart of
+ * multinicd that finds everything as it was says nothing. */
 static void apply_done(Bridge *b, int64_t gen, const AgentReply *r, double seconds) {
         const cJSON *results = cJSON_GetObjectItemCaseSensitive(r->reply, "results");
         const char *state = json_string(r->reply, "state");
         ApplyResult res = apply_result(state);
         char message[512], g[24];
+        int k;
 
         snprintf(message, sizeof(message), "multinicd: %s", state ? state : "no state");
         metrics_apply(&b->metrics, res, seconds);
-        if (write_status(b, gen, state ? state : "Failed", apply_reasons[res], message,
-                         results) < 0) {
+        k = write_status(b, gen, state ? state : "Failed", apply_reasons[res], message, results);
+        if (k < 0) {
                 schedule_retry(b);
                 return;
         }
         snprintf(g, sizeof(g), "%lld", (long long) gen);
+        if (k == 0) {
+                blog(BLOG_DEBUG, 0, "Applied; the status says so already", "state", state,
+                     "generation", g, NULL);
+                return;
+        }
         blog(res == APPLY_FAILED ? BLOG_WARNING : BLOG_INFO, 0, "Applied", "state", state,
              "generation", g, NULL);
         post_event(b, res == APPLY_FAILED, res == APPLY_FAILED ? "ApplyFailed" : "Applied",
                    message);
+}
+
+static void apply_refused(Bridge *b, const AgentReply *r, int64_t gen, double seconds) {
+        int k;
+
+        metrics_apply(&b->metrics, APPLY_FAILED, seconds);
+        k = write_status(b, gen, "Failed", r->reason, r->message, NULL);
+        if (k == 0)
+                return; /* refused before, and reported then */
+        blog(BLOG_WARNING, 0, "multinicd refused the spec", "reason", r->reason, "detail",
+             r->message, NULL);
+        if (k < 0)
+                schedule_retry(b); /* for the status: the answer will be the same */
+        else
+                post_event(b, true, r->reason, r->message);
+}
+
+/* Whether the status is about this generation already: then a forced apply (resync, retry,
+ * multinicd restarted) writes no InProgress, so that an unchanged outcome writes nothing. */
+static bool status_is_about(const cJSON *o, int64_t gen) {
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(o, "status"), "observedGeneration");
+
+        return cJSON_IsNumber(g) && (int64_t) g->valuedouble == gen;
 }
 
 /* Applies the object as it is now. Status writes hand back newer versions of the object, so
@@ -244,11 +276,13 @@ static void reconcile_apply(Bridge *b) {
         int64_t gen = generation(obj);
         double start = now_seconds();
         AgentReply r;
-        int k;
+        int k = 0;
 
         if (!obj)
                 return;
-        k = write_status(b, gen, "InProgress", "Applying", "multinicd is applying the spec", NULL);
+        if (!status_is_about(obj, gen))
+                k = write_status(b, gen, "InProgress", "Applying", "multinicd is applying the spec",
+                                 NULL);
         if (k >= 0)
                 k = agent_apply(b->bus, obj, &r);
         if (k < 0) {
@@ -262,11 +296,7 @@ static void reconcile_apply(Bridge *b) {
                 break;
         case AGENT_REFUSED:
                 /* The same spec would be refused again: no retry until it changes. */
-                metrics_apply(&b->metrics, APPLY_FAILED, now_seconds() - start);
-                (void) write_status(b, gen, "Failed", r.reason, r.message, NULL);
-                blog(BLOG_WARNING, 0, "multinicd refused the spec", "reason", r.reason, "detail",
-                     r.message, NULL);
-                post_event(b, true, r.reason, r.message);
+                apply_refused(b, &r, gen, now_seconds() - start);
                 break;
         case AGENT_UNAVAILABLE:
                 metrics_apply(&b->metrics, APPLY_ERROR, now_seconds() - start);
