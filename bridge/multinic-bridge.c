@@ -12,6 +12,10 @@
 #include "config.h"
 #include "log.h"
 
+#define OWNER_CHANGED_MATCH                                                                        \
+        "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"               \
+        "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" AGENT_BUS_NAME "'"
+
 typedef struct Args {
         uint16_t port;
         unsigned resync_seconds, watch_timeout_seconds;
@@ -123,7 +127,10 @@ static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *err
         Bridge *b = userdata;
         const char *name, *old_owner, *new_owner;
 
-        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || !*new_owner)
+        /* The match names multinicd already; the name is checked again in case the bus did not
+         * filter, and losing its owner alone leaves nothing to apply to. */
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 ||
+            !streq(name, AGENT_BUS_NAME) || !*new_owner)
                 return 0;
         /* multinicd (re)started: what it manages may have been lost with a reboot. */
         blog(BLOG_INFO, 0, "multinicd appeared on the bus; applying again", "owner", new_owner,
@@ -169,9 +176,8 @@ static int setup_bus(Bridge *b) {
         if (r >= 0)
                 r = sd_bus_attach_event(b->bus, b->event, SD_EVENT_PRIORITY_NORMAL);
         if (r >= 0)
-                r = sd_bus_match_signal(b->bus, NULL, "org.freedesktop.DBus",
-                                        "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                        "NameOwnerChanged", on_owner_changed, b);
+                /* Only multinicd's name: every client that connects gets a name of its own. */
+                r = sd_bus_add_match(b->bus, NULL, OWNER_CHANGED_MATCH, on_owner_changed, b);
         if (r >= 0)
                 r = sd_bus_match_signal(b->bus, NULL, AGENT_BUS_NAME, AGENT_OBJECT_PATH,
                                         "org.freedesktop.DBus.Properties", "PropertiesChanged",
