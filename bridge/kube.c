@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cjson-util.h"
 #include "fileio.h"
@@ -56,6 +57,11 @@ int kube_config_complete(KubeConfig *c, char *err, size_t errlen) {
         if (!c->api_url) {
                 snprintf(err, errlen, "no API server: KUBERNETES_SERVICE_HOST is not set and "
                                       "--api-url was not given");
+                return -EINVAL;
+        }
+        /* The token goes with every request: never over a connection that is not TLS. */
+        if (strncasecmp(c->api_url, "https://", strlen("https://")) != 0) {
+                snprintf(err, errlen, "--api-url must be an https:// URL, not %.100s", c->api_url);
                 return -EINVAL;
         }
         if (!c->namespace || !c->node_name) {
@@ -140,6 +146,14 @@ static int easy_setup(const KubeConfig *c, const char *path, const char *content
         curl_easy_setopt(h, CURLOPT_URL, url);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+        /* No other scheme, whatever the URL says, and no redirect anywhere else either. */
+#if LIBCURL_VERSION_NUM >= 0x075500
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+        curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+#else
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long) CURLPROTO_HTTPS);
+        curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, (long) CURLPROTO_HTTPS);
+#endif
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);

@@ -208,7 +208,7 @@ static int run(Bridge *b, const Args *a) {
 
         r = kube_config_complete(&b->kube, err, sizeof(err));
         if (r < 0)
-                return blog(BLOG_ERROR, r, "Incomplete configuration", "detail", err, NULL);
+                return blog(BLOG_ERROR, r, "Unusable configuration", "detail", err, NULL);
         r = sd_event_default(&b->event);
         if (r < 0)
                 return r;
