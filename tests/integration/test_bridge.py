@@ -4,14 +4,17 @@ import copy
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 import yaml
 
-from conftest import REPO, PRODUCT_UUID, assert_nic_configured, assert_nic_released, poll
+from conftest import (REPO, PRODUCT_UUID, assert_nic_configured, assert_nic_released, make_root,
+                      poll)
 
 sys.path.insert(0, str(REPO / "tests" / "apiserver"))
 from apiserver import ApiServer, make_tls  # noqa: E402
@@ -176,6 +179,10 @@ def test_spec_that_bypasses_the_schema_fails_naming_the_field(node, cluster, bri
     degraded = {c["type"]: c for c in st["conditions"]}["Degraded"]
     assert degraded["status"] == "True"
     assert "spec.interfaces[1].macAddress" in degraded["message"]
+    events = api.wait_for(lambda: api.events(reason="InvalidSpec"), timeout=10,
+                          what="the InvalidSpec event")
+    assert events[0]["type"] == "Warning"
+    assert "spec.interfaces[1].macAddress" in events[0]["message"]
     assert node.snapshot() == before
 
 
@@ -377,3 +384,217 @@ def test_bridge_exits_when_the_system_bus_goes_so_that_it_is_restarted(build, cl
 
     assert rc == 1
     assert "Lost the system bus" in b.log()
+
+
+# --- helpers for the tests below ------------------------------------------------------------------
+
+def started_bridge(build, cluster, bus, tmp_path, *extra):
+    """A bridge with extra arguments (replacing the defaults of the same option)."""
+    api, tls, token_file = cluster
+    b = Bridge(build, api, tls, token_file, bus, tmp_path)
+    names = {e.split("=")[0] for e in extra}
+    b.cmd = [c for c in b.cmd if c.split("=")[0] not in names] + list(extra)
+    b.start()
+    return b
+
+
+def metric(port, name):
+    """The value of one sample on /metrics (name with its labels), 0 if not there yet."""
+    code, text = http_get(port, "/metrics")
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0
+
+
+def conditions(api):
+    return {c["type"]: c for c in status_of(api).get("conditions", [])}
+
+
+def configured_and_settled(api):
+    """The sample is Configured and the bridge is done with it: the Applied event, which comes
+    after the status, is there."""
+    wait_state(api, "Configured", generation=1)
+    api.wait_for(lambda: api.events(reason="Applied"), timeout=10, what="the Applied event")
+
+
+def writes(api):
+    """What the bridge wrote since the last clear: status patches and events."""
+    return {"status": api.count("PATCH", "status"), "events": api.count("POST", "events")}
+
+
+def nic_configured(node, entry):
+    try:
+        assert_nic_configured(node, entry)
+        return True
+    except AssertionError:
+        return False
+
+
+def undo_by_hand(node, entry, original):
+    """What a reboot does to a NIC that multinicd configured: no address, rule or route, its
+    old name, down."""
+    name, nid = entry["name"], entry["id"]
+    node.ip("link", "set", name, "down")
+    node.ip("addr", "flush", "dev", name)
+    node.ip("rule", "del", "pref", str(1000 + nid))
+    node.ip("route", "flush", "table", str(100 + nid))
+    node.ip("link", "set", name, "name", original)
+
+
+# --- the bus: only multinicd's own name matters ---------------------------------------------------
+
+def test_other_clients_on_the_bus_cause_no_apply(node, cluster, bridge, bus):
+    api = cluster[0]
+    add_sample_nics(node)
+    api.create(sample())
+    configured_and_settled(api)
+    api.clear_requests()
+
+    for _ in range(5):
+        subprocess.run(["busctl", f"--address={bus.address}", "list"], check=True,
+                       capture_output=True)
+    # The bridge would answer a new owner at once; give it ample time on a loaded machine.
+    time.sleep(3)
+
+    assert writes(api) == {"status": 0, "events": 0}
+    assert "applying again" not in bridge.log()
+
+
+def test_daemon_restart_that_lost_the_config_is_followed_by_an_apply(node, cluster, bridge,
+                                                                   daemon, tmp_path):
+    """As after a reboot: the NICs lost their configuration and multinicd knows no spec; the
+    generation is the same, so only the new owner of multinicd's name can bring it back."""
+    api = cluster[0]
+    add_sample_nics(node)
+    api.create(sample())
+    configured_and_settled(api)
+
+    daemon.stop()
+    for entry, original in zip(spec_entries(SAMPLE), ("ens4", "ens5")):
+        undo_by_hand(node, entry, original)
+    daemon.root = make_root(tmp_path / "fresh-root")
+    daemon.start()
+
+    for entry in spec_entries(SAMPLE):
+        poll(lambda: nic_configured(node, entry), timeout=20, interval=0.2,
+             what=f"{entry['name']} configured again")
+    assert status_of(api)["observedGeneration"] == 1
+    assert "applying again" in bridge.log()
+
+
+# --- a forced apply that changes nothing writes nothing ------------------------------------------
+
+def test_resync_that_changes_nothing_writes_no_status_and_posts_no_event(build, node, cluster,
+                                                                         bus, daemon, tmp_path):
+    api = cluster[0]
+    add_sample_nics(node)
+    port = free_port()
+    b = started_bridge(build, cluster, bus, tmp_path, "--resync=1", f"--port={port}")
+    try:
+        api.create(sample())
+        configured_and_settled(api)
+        ready_since = conditions(api)["Ready"]["lastTransitionTime"]
+        api.clear_requests()
+        applied = metric(port, 'multinic_bridge_applies_total{result="configured"}')
+
+        # Three resyncs at least, each a real Apply, over more than a second of wall time.
+        poll(lambda: metric(port, 'multinic_bridge_applies_total{result="configured"}')
+             >= applied + 3, timeout=30, interval=0.2, what="three resyncs")
+
+        assert writes(api) == {"status": 0, "events": 0}, api.requests("PATCH")
+        assert conditions(api)["Ready"]["status"] == "True"
+        assert conditions(api)["Ready"]["lastTransitionTime"] == ready_since
+    finally:
+        b.stop()
+
+
+# --- TLS only ------------------------------------------------------------------------------------
+
+def test_plain_http_api_url_is_refused_before_anything_is_sent(build, cluster, bus, tmp_path):
+    received = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(0.2)
+        port = server.getsockname()[1]
+        b = started_bridge(build, cluster, bus, tmp_path, f"--api-url=http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 10
+        while b.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                conn, _ = server.accept()
+            except socket.timeout:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    received.append(conn.recv(65536))
+                except socket.timeout:
+                    received.append(b"(connected)")
+        rc = b.proc.poll()
+        if rc is None:
+            b.proc.kill()  # it did not refuse: the test fails below
+            b.proc.wait()
+        b.log_file.close()
+
+    assert rc not in (None, 0), b.log()
+    assert not received, received
+    error = next(line for line in b.lines() if line["level"] == "error")
+    assert "--api-url" in json.dumps(error) and "https" in json.dumps(error), error
+
+
+# --- readiness, API errors and the refusal's event --------------------------------------------
+
+def test_readyz_answers_503_until_the_first_list_succeeds(build, node, cluster, bus, daemon,
+                                                         tmp_path):
+    api = cluster[0]
+    api.fail(count=None, code=500, method="GET", kind="collection")
+    port = free_port()
+    b = started_bridge(build, cluster, bus, tmp_path, f"--port={port}")
+    try:
+        poll(lambda: api.count("GET", "collection") >= 2, timeout=15, what="two failed lists")
+        assert http_get(port, "/healthz")[0] == 200
+        assert http_get(port, "/readyz")[0] == 503
+
+        api.clear_faults()
+        poll(lambda: http_get(port, "/readyz")[0] == 200, timeout=30, interval=0.1,
+             what="/readyz after a list that succeeded")
+    finally:
+        b.stop()
+
+
+def test_api_500s_are_counted_as_api_errors(build, node, cluster, bus, daemon, tmp_path):
+    api = cluster[0]
+    add_sample_nics(node)
+    port = free_port()
+    b = started_bridge(build, cluster, bus, tmp_path, f"--port={port}")
+    try:
+        api.create(sample())
+        configured_and_settled(api)
+        before = metric(port, "multinic_bridge_api_errors_total")
+
+        api.fail(count=3, code=500, method="PATCH", kind="status")
+        api.update_spec(NODE, dict(api.get(NODE)["spec"], interfaces=spec_entries(SAMPLE)[:1]))
+        wait_state(api, "Configured", generation=2, timeout=60)
+
+        assert metric(port, "multinic_bridge_api_errors_total") >= before + 3
+    finally:
+        b.stop()
+
+
+def test_spec_the_daemon_refuses_gets_a_warning_event_naming_the_field(node, cluster, bridge):
+    api = cluster[0]
+    add_sample_nics(node)
+    before = node.snapshot()
+    other = sample(instanceId="00000000-0000-4000-8000-000000000001")
+    api.create(other)
+    wait_state(api, "Failed", generation=1)
+
+    events = api.wait_for(lambda: api.events(reason="InstanceMismatch"), timeout=10,
+                          what="the InstanceMismatch event")
+    assert len(events) == 1
+    assert events[0]["type"] == "Warning"
+    assert "instanceId" in events[0]["message"]
+    assert events[0]["involvedObject"]["name"] == NODE
+    assert not api.events(reason="Applied")
+    assert node.snapshot() == before
