@@ -125,7 +125,7 @@ void manager_save_state(Manager *m) {
 
         if (!m->state_unsaved)
                 return;
-        r = state_save(m->root, &m->state);
+        r = state_save(m->root, &m->state, true);
         if (r < 0)
                 log_warning_errno(r, "Failed to save the managed state, retrying at the next "
                                      "call: %m");
@@ -525,6 +525,37 @@ static int finish_call(Manager *m, CallResult *c, bool removing, bool persist, c
 
 static void heal_hold_paused(Manager *m, Plan *p);
 
+static bool plan_nic_has_actions(const Plan *p, size_t nic) {
+        for (size_t k = 0; k < p->n_actions; k++)
+                if (p->actions[k].nic == nic)
+                        return true;
+        return false;
+}
+
+/* Before the first change, the NICs about to be taken over join the kept state with their
+ * original names: a multinicd killed half-way knows them after its restart and can give them
+ * back. The state file written once the call is done is the one synced to the disk. */
+static int save_intent(Manager *m, const Plan *p) {
+        State s = { .desired = m->state.desired };
+        bool grew = false;
+        int r = 0;
+
+        for (size_t i = 0; r >= 0 && i < m->state.n_nics; i++)
+                r = state_append(&s, &m->state.nics[i]);
+        for (size_t i = 0; r >= 0 && i < p->n_nics; i++) {
+                if (!p->nics[i].spec || state_find(&m->state, p->nics[i].mac) ||
+                    !plan_nic_has_actions(p, i))
+                        continue;
+                r = state_append(&s, &p->nics[i].record);
+                grew = true;
+        }
+        if (r >= 0 && grew)
+                r = state_save(m->root, &s, false);
+        s.desired = NULL; /* borrowed */
+        state_done(&s);
+        return r;
+}
+
 static int apply_spec(Manager *m, Spec *spec, CallResult *ret, Error *e, bool internal) {
         Snapshot before = {};
         cJSON *desired;
@@ -539,6 +570,9 @@ static int apply_spec(Manager *m, Spec *spec, CallResult *ret, Error *e, bool in
         r = plan_build(spec, &m->state, &before, &m->config, &ret->plan, e);
         if (r >= 0 && internal)
                 heal_hold_paused(m, &ret->plan);
+        if (r >= 0 && (r = save_intent(m, &ret->plan)) < 0)
+                error_set(e, ERROR_KIND_FAILED, r, "Saving the managed state failed, nothing "
+                          "was changed: %s", strerror(-r));
         if (r >= 0)
                 r = run_plan(m, &before, ret, e);
         snapshot_done(&before);

@@ -2,10 +2,14 @@
  * environment variables, so that multinicd's handling of them runs on any kernel.
  *   MULTINIC_FAULT_RENAME_EBUSY=1   renaming a link that is up fails with EBUSY, as kernels
  *                                   before 6.4 answer
- *   MULTINIC_FAULT_ADDR_ADD=A.B.C.D adding that IPv4 address fails with ENOSPC */
+ *   MULTINIC_FAULT_ADDR_ADD=A.B.C.D adding that IPv4 address fails with ENOSPC
+ *   MULTINIC_FAULT_KILL_AT_ADDR_ADD=A.B.C.D
+ *                                   the process is killed (SIGKILL) just before it adds that
+ *                                   address: a daemon that dies half-way through an Apply */
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <net/if.h>
+#include <signal.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <stdbool.h>
@@ -60,6 +64,11 @@ int rtnl_addr_add(struct nl_sock *sk, struct rtnl_addr *addr, int flags) {
                                                                                 "rtnl_addr_add");
         if (local && nl_addr_get_len(local) == 4)
                 inet_ntop(AF_INET, nl_addr_get_binary_addr(local), buf, sizeof(buf));
+        if (getenv("MULTINIC_FAULT_KILL_AT_ADDR_ADD") &&
+            strcmp(getenv("MULTINIC_FAULT_KILL_AT_ADDR_ADD"), buf) == 0) {
+                fprintf(stderr, "fault: killed before adding address %s\n", buf);
+                raise(SIGKILL);
+        }
         if (fail && strcmp(fail, buf) == 0) {
                 fprintf(stderr, "fault: refusing to add address %s\n", buf);
                 return -NLE_NOMEM;

@@ -1,7 +1,11 @@
 """Managed state outlives the daemon process."""
 import subprocess
 
-from conftest import add_case01_nics, assert_nic_configured, assert_nic_released, case01_spec
+import dbus
+import pytest
+
+from conftest import (add_case01_nics, assert_nic_configured, assert_nic_released, case01_spec,
+                      fault_env)
 
 
 def test_restarted_daemon_knows_what_it_manages(node, daemon):
@@ -85,3 +89,29 @@ def test_daemon_exits_when_the_system_bus_goes_so_that_systemd_restarts_it(build
 
     assert rc == 1
     assert "Lost the system bus; exiting" in d.log()
+
+
+def test_daemon_killed_half_way_through_an_apply_still_gives_the_nics_back(node, build,
+                                                                           start_daemon):
+    add_case01_nics(node)
+    spec = case01_spec()
+    daemon = start_daemon(env=fault_env(build, KILL_AT_ADDR_ADD=spec[1]["address"]))
+
+    # Both NICs are renamed, the first one has its address: then multinicd dies.
+    with pytest.raises(dbus.exceptions.DBusException):
+        daemon.apply(spec)
+    assert daemon.proc.wait(5) == -9
+    assert {l["ifname"] for l in node.links()} >= {"multinic0", "multinic1"}
+    daemon.proc = daemon.client = None
+    daemon.extra_env.pop("MULTINIC_FAULT_KILL_AT_ADDR_ADD")
+    daemon.start()
+
+    results = daemon.remove()
+
+    assert sorted(r["state"] for r in results) == ["removed"] * len(spec)
+    for entry, original in zip(spec, ("ens4", "ens5")):
+        assert_nic_released(node, entry["macAddress"], original, entry)
+    state, _ = daemon.apply(spec)
+    assert state == "Configured"
+    for entry in spec:
+        assert_nic_configured(node, entry)
