@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "agent.h"
+#include "backoff.h"
 #include "bridge.h"
 #include "cjson-util.h"
 #include "log.h"

@@ -25,6 +25,3 @@ typedef struct Watcher {
 
 int watcher_start(Watcher *w);
 void watcher_stop(Watcher *w);
-
-/* Capped exponential backoff with jitter, in milliseconds, for the given failure count. */
-unsigned backoff_ms(unsigned failures, unsigned cap_ms);
