@@ -5,20 +5,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "log.h"
 #include "watch.h"
 #include "watcher.h"
-
-unsigned backoff_ms(unsigned failures, unsigned cap_ms) {
-        unsigned base = 500;
-
-        for (unsigned i = 1; i < failures && base < cap_ms; i++)
-                base *= 2;
-        if (base > cap_ms)
-                base = cap_ms;
-        /* Jitter of +-50%: nodes that lost the API together do not come back together. */
-        return base / 2 + (unsigned) (random() % (base + 1));
-}
 
 static void post(Watcher *w, cJSON *object) {
         WatchMsg *m = malloc(sizeof(*m));
@@ -32,6 +22,17 @@ static void post(Watcher *w, cJSON *object) {
                 cJSON_Delete(object);
                 free(m);
         }
+}
+
+/* A watch that the server ended sooner than this is followed by a pause up to it: a server that
+ * ends every watch at once would otherwise be asked again in a tight loop. */
+#define WATCH_MIN_MS 1000U
+
+static unsigned now_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (unsigned) ts.tv_sec * 1000U + (unsigned) (ts.tv_nsec / 1000000);
 }
 
 /* Sleeps in short steps so that stop is noticed. */
@@ -144,8 +145,13 @@ static void *watcher_main(void *userdata) {
                 failures = 0;
                 w->relist = false;
                 while (!atomic_load(&w->stop) && !w->relist) {
+                        unsigned started = now_ms(), took;
+
                         if (watch_once(w) >= 0) {
                                 failures = 0;
+                                took = now_ms() - started;
+                                if (took < WATCH_MIN_MS)
+                                        pause_ms(w, WATCH_MIN_MS - took);
                                 continue;
                         }
                         metrics_watch_restart(w->metrics);
