@@ -1227,6 +1227,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             timeout = float(query.get("timeoutSeconds") or 0)
             timeout = timeout if timeout > 0 else owner.watch_timeout  # 0: the server's choice
+            if owner.max_watch_timeout is not None:  # a server that ends watches early
+                timeout = min(timeout, owner.max_watch_timeout)
             rv = int(rv_text) if rv_text not in ("", "0") else None
         except ValueError:
             raise bad_request(f'invalid value for resourceVersion or timeoutSeconds: '
@@ -1466,6 +1468,7 @@ class ApiServer:
         self.namespace = namespace
         self.bookmark_interval = bookmark_interval
         self.watch_timeout = watch_timeout
+        self.max_watch_timeout = None  # seconds: every watch ends cleanly after at most this
         self.fragment_watch = False
         self.verbose = verbose
         self.internal_errors = []
@@ -1653,6 +1656,7 @@ class ApiServer:
         with self.api.store.cond:
             self.api.store.expire_watches = 0
         self.fragment_watch = False
+        self.max_watch_timeout = None
 
     def _apply_faults(self, req, target):
         with self._lock:
@@ -1734,6 +1738,8 @@ class ApiServer:
                 setattr(self, key, bool(value))
             elif key in ("bookmark_interval", "watch_timeout"):
                 setattr(self, key, float(value))
+            elif key == "max_watch_timeout":
+                self.max_watch_timeout = None if value is None else float(value)
             elif key == "token":
                 self.token = str(value).strip()
             else:

@@ -492,6 +492,17 @@ def test_watch_from_a_lists_version_sees_changes_in_order_and_ends_at_timeout(ap
     assert 0.9 < time.monotonic() - t0 < 3
 
 
+def test_max_watch_timeout_ends_every_watch_early_and_cleanly(api, client):
+    api.max_watch_timeout = 0
+    t0 = time.monotonic()
+    with client.watch(f"resourceVersion={api.resource_version}&timeoutSeconds=60") as w:
+        assert w.status == 200
+        assert w.next() is None  # ended cleanly, at once
+    assert time.monotonic() - t0 < 5
+    api.clear_faults()
+    assert api.max_watch_timeout is None
+
+
 def test_watch_with_a_field_selector_sees_only_that_object(api, client):
     rv = api.resource_version
     with client.watch(f"resourceVersion={rv}&fieldSelector=metadata.name%3Db"
