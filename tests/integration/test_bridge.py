@@ -598,3 +598,27 @@ def test_spec_the_daemon_refuses_gets_a_warning_event_naming_the_field(node, clu
     assert events[0]["involvedObject"]["name"] == NODE
     assert not api.events(reason="Applied")
     assert node.snapshot() == before
+
+
+# --- a server that ends every watch at once -------------------------------------------------------
+
+def test_server_that_ends_every_watch_at_once_is_not_hammered(node, cluster, bridge):
+    api = cluster[0]
+    add_sample_nics(node)
+    api.create(sample())
+    configured_and_settled(api)
+
+    api.max_watch_timeout = 0
+    api.drop_watches(clean=True)  # the open one too
+    api.clear_requests()
+    time.sleep(3)
+    watches = api.count("GET", "watch")
+
+    # About one a second; a loop without a pause makes hundreds.
+    assert 1 <= watches <= 10, watches
+    # Changes still arrive.
+    api.max_watch_timeout = None
+    changed = spec_entries(SAMPLE)
+    changed[0]["mtu"] = 1400
+    api.update_spec(NODE, dict(api.get(NODE)["spec"], interfaces=changed))
+    wait_state(api, "Configured", generation=2, timeout=30)
