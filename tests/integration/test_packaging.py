@@ -1,14 +1,17 @@
-"""The Debian packages: what each holds, the unit's sandbox, and the packaged daemon at work.
+"""The Debian packages and the RPMs: what each holds, their lint, the unit's sandbox, and the
+packaged daemon at work.
 
-The packages are built once for this module with `scripts/package deb` (about 15 s on the CI
-machine: a plain build of the whole tree, the unit tests, debhelper), then extracted with
-`dpkg -x` into a scratch root; nothing is installed on the machine. Marked slow: leave it out
-with `-m "not slow"`.
+The packages are built once for this module with `scripts/package deb` and `scripts/package rpm`
+(about 15 s and 6 s on the CI machine: a plain build of the whole tree, the unit tests,
+debhelper or rpmbuild), then extracted with `dpkg -x` or rpm2cpio into scratch roots; nothing is
+installed on the machine. lintian and rpmlint run on them as scripts/package runs them. Marked
+slow: leave it out with `-m "not slow"`.
 """
 import gzip
 import json
 import re
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -22,47 +25,102 @@ VERSION = re.search(r"version : '([^']+)'", (REPO / "meson.build").read_text()).
 EXPOSURE_MAX = 2.0
 CAP_NET_ADMIN = 12
 POLKIT = {
-    "usr/share/polkit-1/actions/io.multinic.agent1.policy":
-        REPO / "polkit/io.multinic.agent1.policy",
-    "usr/share/polkit-1/rules.d/50-multinic.rules": REPO / "polkit/50-multinic.rules",
+    "usr/share/polkit-1/actions/io.multinic.agent1.policy": "polkit/io.multinic.agent1.policy",
+    "usr/share/polkit-1/rules.d/50-multinic.rules": "polkit/50-multinic.rules",
 }
 UNIT = "lib/systemd/system/multinicd.service"
+RPM_UNIT = "usr/lib/systemd/system/multinicd.service"  # the RHEL family's merged /usr
 
-# Installed file -> the source file it must be a copy of (None: built).
+# Installed file -> the source file it must be a copy of (None: built), in the Debian packages.
 MULTINICD_FILES = {
     "usr/sbin/multinicd": None,
     "usr/bin/multinicctl": None,
-    UNIT: REPO / "units/multinicd.service",
-    "usr/lib/sysusers.d/multinic-bridge.conf": REPO / "units/multinic-bridge.sysusers",
-    "usr/share/dbus-1/system.d/io.multinic.Agent1.conf": REPO / "units/io.multinic.Agent1.conf",
+    UNIT: "units/multinicd.service",
+    "usr/lib/sysusers.d/multinic-bridge.conf": "units/multinic-bridge.sysusers",
+    "usr/share/dbus-1/system.d/io.multinic.Agent1.conf": "units/io.multinic.Agent1.conf",
     "usr/share/dbus-1/system-services/io.multinic.Agent1.service":
-        REPO / "units/io.multinic.Agent1.service",
-    "usr/share/dbus-1/interfaces/io.multinic.Agent1.xml": REPO / "daemon/io.multinic.Agent1.xml",
+        "units/io.multinic.Agent1.service",
+    "usr/share/dbus-1/interfaces/io.multinic.Agent1.xml": "daemon/io.multinic.Agent1.xml",
     "usr/share/man/man1/multinicctl.1.gz": None,
     "usr/share/man/man5/multinicd.dbus.5.gz": None,
     "usr/share/man/man8/multinicd.8.gz": None,
     # The polkit action and rule, once polkit/ has them.
-    **{path: src for path, src in POLKIT.items() if src.exists()},
+    **{path: src for path, src in POLKIT.items() if (REPO / src).exists()},
 }
 BRIDGE_FILES = {
     "usr/bin/multinic-bridge": None,
     "usr/share/man/man8/multinic-bridge.8.gz": None,
 }
+# The documentation each package carries, in /usr/share/doc/<package>/ (DEB, compressed, with
+# the copyright file) or /usr/share/doc/<package>-<version>/ (RPM).
+DOCS = {
+    "multinicd": ["README.md", "docs/multinicd.md", "docs/persistence.md", "docs/deploy.md"],
+    "multinic-bridge": ["docs/bridge.md"],
+}
+PACKAGES = {"multinicd": MULTINICD_FILES, "multinic-bridge": BRIDGE_FILES}
+# RPMs also hold /usr/lib/.build-id/NN/REST symlinks to their ELF files (rpmbuild's build-id
+# links, which the RHEL family keeps in the binary package).
+BUILD_ID_LINK = re.compile(r"^usr/lib/\.build-id/[0-9a-f]{2}/[0-9a-f]+$")
+
+
+def arch():
+    return run("dpkg", "--print-architecture").strip()
+
+
+def package(tmp_path_factory, kind):
+    """The output directory of `scripts/package KIND`, built from the work tree as it is."""
+    out = tmp_path_factory.mktemp(f"dist-{kind}")
+    p = subprocess.run([REPO / "scripts/package", kind, "--no-lint", "--output", out],
+                       capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, \
+        f"scripts/package {kind} failed:\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}"
+    return out
 
 
 @pytest.fixture(scope="module")
-def debs(tmp_path_factory):
-    """{package: extracted root} of the packages built from the work tree as it is."""
-    out = tmp_path_factory.mktemp("dist")
-    p = subprocess.run([REPO / "scripts/package", "deb", "--no-lint", "--output", out],
-                       capture_output=True, text=True, timeout=900)
-    assert p.returncode == 0, f"scripts/package deb failed:\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}"
+def deb_dist(tmp_path_factory):
+    return package(tmp_path_factory, "deb")
+
+
+@pytest.fixture(scope="module")
+def debs(deb_dist, tmp_path_factory):
+    """{package: extracted root} of the Debian packages."""
     roots = {}
-    for name in ("multinicd", "multinic-bridge"):
-        deb = out / f"{name}_{VERSION}_{run('dpkg', '--print-architecture').strip()}.deb"
-        assert deb.exists(), f"{deb.name} was not built: {sorted(f.name for f in out.iterdir())}"
+    for name in PACKAGES:
+        deb = deb_dist / f"{name}_{VERSION}_{arch()}.deb"
+        assert deb.exists(), f"{deb.name} not built: {sorted(f.name for f in deb_dist.iterdir())}"
         roots[name] = tmp_path_factory.mktemp(name)
         run("dpkg", "-x", deb, roots[name])
+    return roots
+
+
+@pytest.fixture(scope="module")
+def rpm_dist(tmp_path_factory):
+    return package(tmp_path_factory, "rpm")
+
+
+@pytest.fixture(scope="module")
+def rpm_source(rpm_dist, tmp_path_factory):
+    """The source tree the RPMs were built from: the tarball beside them, extracted."""
+    tarball = rpm_dist / f"multinic-{VERSION}.tar.gz"
+    assert tarball.exists(), f"no {tarball.name}: {sorted(f.name for f in rpm_dist.iterdir())}"
+    top = tmp_path_factory.mktemp("rpm-source")
+    with tarfile.open(tarball) as tar:
+        tar.extractall(top)
+    return top / f"multinic-{VERSION}"
+
+
+@pytest.fixture(scope="module")
+def rpms(rpm_dist, tmp_path_factory):
+    """{package: extracted root} of the RPMs."""
+    rpm_arch = run("rpm", "--eval", "%{_arch}").strip()
+    roots = {}
+    for name in PACKAGES:
+        rpm = rpm_dist / f"{name}-{VERSION}-1.{rpm_arch}.rpm"
+        assert rpm.exists(), f"{rpm.name} not built: {sorted(f.name for f in rpm_dist.iterdir())}"
+        roots[name] = tmp_path_factory.mktemp(f"{name}-rpm")
+        subprocess.run(f"rpm2cpio '{rpm}' | cpio -idm --quiet", shell=True, check=True,
+                       cwd=roots[name])
     return roots
 
 
@@ -71,26 +129,92 @@ def files_of(root):
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir()}
 
 
-@pytest.mark.parametrize("package,expected", [("multinicd", MULTINICD_FILES),
-                                              ("multinic-bridge", BRIDGE_FILES)])
-def test_each_package_holds_exactly_its_files(debs, package, expected):
-    root = debs[package]
-    doc = f"usr/share/doc/{package}/"
+def rpm_files(name):
+    """PACKAGES[name] with the RPMs' paths."""
+    return {RPM_UNIT if p == UNIT else p: s for p, s in PACKAGES[name].items()}
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_each_deb_holds_exactly_its_files(debs, name):
+    root = debs[name]
+    doc = f"usr/share/doc/{name}/"
 
     files = files_of(root)
 
-    assert {f for f in files if not f.startswith(doc)} == set(expected)
-    assert doc + "copyright" in files
+    assert {f for f in files if not f.startswith(doc)} == set(PACKAGES[name])
+    assert {doc + "copyright", doc + "changelog.gz"} | \
+        {doc + Path(d).name + ".gz" for d in DOCS[name]} == {f for f in files if f.startswith(doc)}
+    for path, source in PACKAGES[name].items():
+        if source is not None:
+            assert (root / path).read_bytes() == (REPO / source).read_bytes(), \
+                f"{path} is not {source}"
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_each_rpm_holds_exactly_the_files_of_the_deb(rpms, rpm_source, name):
+    """The same split as the Debian packages, from the tarball's sources (the last commit)."""
+    root = rpms[name]
+    doc = f"usr/share/doc/{name}-{VERSION}/"
+    expected = rpm_files(name)
+
+    files = files_of(root)
+
+    build_ids = {f for f in files if BUILD_ID_LINK.match(f)}
+    assert {f for f in files - build_ids if not f.startswith(doc)} == set(expected)
+    assert {f for f in files if f.startswith(doc)} == {doc + Path(d).name for d in DOCS[name]}
     for path, source in expected.items():
         if source is not None:
-            assert (root / path).read_bytes() == source.read_bytes(), f"{path} is not {source}"
+            assert (root / path).read_bytes() == (rpm_source / source).read_bytes(), \
+                f"{path} is not {source}"
+    binaries = {p for p, s in expected.items() if s is None and "/man/" not in p}
+    assert {(root / f).resolve().relative_to(root).as_posix() for f in build_ids} == binaries
 
 
-def test_packaged_programs_run_and_tell_their_version(debs):
+def test_rpm_source_is_the_meson_dist_tarball_of_the_last_commit(rpm_dist, rpm_source):
+    """meson dist packs the committed files, nothing else, and writes a checksum beside."""
+    tarball = rpm_dist / f"multinic-{VERSION}.tar.gz"
+    checksum = rpm_dist / f"{tarball.name}.sha256sum"
+    assert checksum.exists(), "no meson dist checksum beside the tarball"
+    subprocess.run(["sha256sum", "--check", "--quiet", checksum.name], cwd=rpm_dist, check=True)
+    committed = set(run("git", "-C", REPO, "ls-tree", "-r", "--name-only", "HEAD").splitlines())
+
+    assert files_of(rpm_source) == committed
+    assert (rpm_source / "rpm/multinic.spec").exists()
+
+
+@pytest.mark.parametrize("kind", ["deb", "rpm"])
+def test_packaged_programs_run_and_tell_their_version(request, kind):
+    roots = request.getfixturevalue(f"{kind}s")
     for binary in ("usr/sbin/multinicd", "usr/bin/multinicctl"):
-        assert run(debs["multinicd"] / binary, "--version").split() == [Path(binary).name, VERSION]
-    assert run(debs["multinic-bridge"] / "usr/bin/multinic-bridge", "--version").split() == \
+        assert run(roots["multinicd"] / binary, "--version").split() == [Path(binary).name, VERSION]
+    assert run(roots["multinic-bridge"] / "usr/bin/multinic-bridge", "--version").split() == \
         ["multinic-bridge", VERSION]
+
+
+def test_lintian_reports_no_error(deb_dist):
+    changes = deb_dist / f"multinic_{VERSION}_{arch()}.changes"
+
+    p = subprocess.run(["lintian", "--pedantic", changes], capture_output=True, text=True,
+                       timeout=300)
+
+    report = p.stdout + p.stderr
+    # Exit status 1: lintian found an error (its default --fail-on=error); 2: it did not run.
+    assert p.returncode == 0 and not re.findall(r"^E: .*$", report, re.M), report
+
+
+def test_rpmlint_reports_no_error(rpm_dist, rpm_source):
+    rpms = sorted(rpm_dist.glob("*.rpm"))
+    assert len(rpms) == 2, rpms
+
+    p = subprocess.run(["rpmlint", "-c", REPO / "rpm/rpmlint.toml", *rpms,
+                        rpm_source / "rpm/multinic.spec"], capture_output=True, text=True,
+                       timeout=300)
+
+    report = p.stdout + p.stderr
+    errors = re.findall(r"^\S+: E: .*$", report, re.M)
+    summary = re.search(r"(\d+) packages and (\d+) specfiles checked; (\d+) errors", report)
+    assert summary, report
+    assert summary.groups() == ("2", "1", "0") and not errors and p.returncode == 0, report
 
 
 def test_man_pages_render_without_warnings(debs):
