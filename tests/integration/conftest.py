@@ -458,6 +458,7 @@ class Daemon:
         self.umask = umask  # None: the test process's
         self.label = Path(build).name
         self.node, self.bus, self.root, self.args = node, bus, root, list(args)
+        self.wrapper = []  # a command prefix that execs the rest, such as nsenter
         self.logs = []
         self.proc = None
         self.client = None
@@ -471,7 +472,8 @@ class Daemon:
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
         with open(log, "w") as f:
-            self.proc = subprocess.Popen(["ip", "netns", "exec", self.node.ns, self.binary,
+            self.proc = subprocess.Popen([*self.wrapper, "ip", "netns", "exec", self.node.ns,
+                                          self.binary,
                                           "--root", self.root, "--log-target=console", *self.args],
                                          stdout=f, stderr=subprocess.STDOUT, env=env,
                                          umask=-1 if self.umask is None else self.umask)

@@ -1,0 +1,110 @@
+"""multinicd's journal entries, read back from a real systemd-journald: each change with its
+NIC's INTERFACE= and MAC= and MULTINIC_ACTION=, each call with its caller, each drift with what
+was found."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import Daemon, add_case01_nics, case01_spec, make_root, poll
+
+JOURNALD = "/lib/systemd/systemd-journald"
+
+# In a mount namespace of its own, with a tmpfs over /run (the host's /run/netns carried over,
+# so that `ip netns exec` still finds the node): the host's journal is never written.
+SETUP = """set -e
+mkdir -p "$1/netns"
+mount --rbind /run/netns "$1/netns"
+mount -t tmpfs tmpfs /run
+mkdir -p /run/netns /run/systemd/journal /run/log/journal
+mount --move "$1/netns" /run/netns
+exec {journald}
+"""
+
+
+class Journal:
+    def __init__(self, scratch):
+        self.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh",
+                                      "-c", SETUP.format(journald=JOURNALD), "sh", str(scratch)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.enter = ["nsenter", "-t", str(self.proc.pid), "-m"]
+        poll(lambda: subprocess.run([*self.enter, "test", "-S", "/run/systemd/journal/socket"])
+             .returncode == 0, timeout=10, what="systemd-journald's socket")
+
+    def entries(self, **match):
+        p = subprocess.run([*self.enter, "journalctl", "-D", "/run/log/journal", "-o", "json",
+                            "--no-pager", *[f"{k}={v}" for k, v in match.items()]],
+                           capture_output=True, text=True, check=True)
+        return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def journal(node, tmp_path):
+    """After node: its namespace must exist when the mount namespace copies /run/netns."""
+    if not subprocess.run(["test", "-x", JOURNALD]).returncode == 0:
+        pytest.skip(f"{JOURNALD} is not installed")
+    j = Journal(tmp_path)
+    yield j
+    j.close()
+
+
+@pytest.fixture
+def jdaemon(build, node, bus, journal, tmp_path):
+    d = Daemon(build, node, bus, make_root(tmp_path / "root"), ["--log-target=journal"])
+    d.wrapper = journal.enter
+    d.start()
+    yield d
+    d.stop()
+
+
+def wait_for(journal, what, **match):
+    return poll(lambda: journal.entries(**match), timeout=10, what=what)
+
+
+def test_each_change_has_its_nic_and_action_in_the_journal(node, journal, jdaemon):
+    add_case01_nics(node)
+    spec = case01_spec()
+
+    state, _ = jdaemon.apply(spec)
+
+    assert state == "Configured"
+    for entry in spec:
+        changes = wait_for(journal, "the changes", MAC=entry["macAddress"])
+        actions = {e["MULTINIC_ACTION"] for e in changes if "MULTINIC_ACTION" in e}
+        assert {"rename", "set-mtu", "add-address", "set-up", "add-rule",
+                "add-route"} <= actions, actions
+        named = [e for e in changes if e.get("MULTINIC_ACTION") == "add-address"]
+        assert named[0]["INTERFACE"] == entry["name"] and named[0]["PRIORITY"] == "6"
+        assert entry["address"] in named[0]["MESSAGE"]
+
+
+def test_each_apply_logs_its_caller(node, journal, jdaemon):
+    add_case01_nics(node)
+    jdaemon.apply(case01_spec())
+    jdaemon.apply_error([dict(case01_spec()[0], mtu=10)])
+
+    calls = poll(lambda: len(journal.entries(MULTINIC_METHOD="Apply")) >= 2 and
+                 journal.entries(MULTINIC_METHOD="Apply"), timeout=10, what="both calls")
+
+    assert [c["MULTINIC_OUTCOME"].split(":")[0] for c in calls] == ["Configured", "invalid"]
+    for c in calls:
+        assert c["MULTINIC_CALLER_UID"] == "0" and c["MULTINIC_CALLER_PID"] == str(os.getpid())
+        assert c["MULTINIC_AUTHORIZATION"] in ("root", "none")
+
+
+def test_drift_is_logged_with_what_was_found(node, journal, jdaemon):
+    add_case01_nics(node)
+    spec = case01_spec()
+    jdaemon.apply(spec)
+
+    node.ip("link", "set", "multinic0", "mtu", "1400")
+
+    drift = wait_for(journal, "the drift entry", MULTINIC_DRIFT_FIELD="mtu")
+    assert drift[0]["MULTINIC_WANTED"] == "1450" and drift[0]["MULTINIC_FOUND"] == "1400"
+    assert drift[0]["INTERFACE"] == "multinic0" and drift[0]["MAC"] == spec[0]["macAddress"]
+    assert drift[0]["PRIORITY"] == "4"
