@@ -146,11 +146,12 @@ static void undo_action(Executor *x, size_t k) {
                 r = action_run(x->nl, a, true);
                 x->n_writes++;
         }
+        action_describe(a, what, sizeof(what));
         if (r < 0) {
-                action_describe(a, what, sizeof(what));
                 nic_message_append(n, "; undoing '%s' failed: %s", what, strerror(-r));
                 log_link_warning_errno(n->name, n->mac, r, "Undoing '%s' failed: %m", what);
-        }
+        } else
+                log_undo(n->name, n->mac, action_type_to_string(a->type), what);
 }
 
 static void rollback_nic(Executor *x, size_t nic, size_t upto) {
@@ -195,6 +196,9 @@ int executor_run(Executor *x, size_t from, size_t to) {
                         x->unforeseen = true;
                 x->done[k] = true;
                 action_describe(a, what, sizeof(what));
+                if (r > 0 && a->type == ACTION_RENAME)
+                        log_change(n->name, n->mac, "set-down-up",
+                                   "took the link down for the rename and up again");
                 log_change(n->name, n->mac, action_type_to_string(a->type), what);
         }
         return 0;

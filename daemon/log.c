@@ -124,3 +124,11 @@ void log_drift(const char *ifname, const uint8_t *mac, const char *field, const 
                 fprintf(stderr, "multinicd: %s: %s changed behind multinicd's back: %s, wanted %s; "
                         "healed\n", ifname, field, found, wanted);
 }
+
+void log_undo(const char *ifname, const uint8_t *mac, const char *action, const char *detail) {
+        char name[64], text[200];
+
+        snprintf(name, sizeof(name), "undo-%s", action);
+        snprintf(text, sizeof(text), "undid '%s'", detail);
+        log_change(ifname, mac, name, text);
+}

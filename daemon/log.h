@@ -21,6 +21,8 @@ int log_link_full(int level, int error, const char *ifname, const uint8_t *mac,
 
 /* One line per change made to a NIC, with MULTINIC_ACTION= for filtering. */
 void log_change(const char *ifname, const uint8_t *mac, const char *action, const char *detail);
+/* One line per change undone in a rollback: MULTINIC_ACTION=undo-<action>. */
+void log_undo(const char *ifname, const uint8_t *mac, const char *action, const char *detail);
 
 /* One line per field a reconcile found changed behind multinicd's back, with
  * MULTINIC_DRIFT_FIELD=, MULTINIC_WANTED= and MULTINIC_FOUND=. */

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import Daemon, add_case01_nics, case01_spec, make_root, poll
+from conftest import Daemon, add_case01_nics, case01_spec, fault_env, make_root, poll
 
 JOURNALD = "/lib/systemd/systemd-journald"
 
@@ -54,12 +54,25 @@ def journal(node, tmp_path):
 
 
 @pytest.fixture
-def jdaemon(build, node, bus, journal, tmp_path):
-    d = Daemon(build, node, bus, make_root(tmp_path / "root"), ["--log-target=journal"])
-    d.wrapper = journal.enter
-    d.start()
-    yield d
-    d.stop()
+def start_jdaemon(build, node, bus, journal, tmp_path):
+    """start_jdaemon(env=...): multinicd logging to the journal fixture's journald."""
+    started = []
+
+    def start(env=None):
+        d = Daemon(build, node, bus, make_root(tmp_path / f"root{len(started)}"),
+                   ["--log-target=journal"], env)
+        d.wrapper = journal.enter
+        started.append(d)
+        d.start()
+        return d
+    yield start
+    for d in started:
+        d.stop()
+
+
+@pytest.fixture
+def jdaemon(start_jdaemon):
+    return start_jdaemon()
 
 
 def wait_for(journal, what, **match):
@@ -108,3 +121,30 @@ def test_drift_is_logged_with_what_was_found(node, journal, jdaemon):
     assert drift[0]["MULTINIC_WANTED"] == "1450" and drift[0]["MULTINIC_FOUND"] == "1400"
     assert drift[0]["INTERFACE"] == "multinic0" and drift[0]["MAC"] == spec[0]["macAddress"]
     assert drift[0]["PRIORITY"] == "4"
+
+
+def test_each_change_undone_in_a_rollback_is_logged(build, node, journal, start_jdaemon):
+    add_case01_nics(node)
+    spec = case01_spec()
+    daemon = start_jdaemon(env=fault_env(build, ADDR_ADD=spec[1]["address"]))
+
+    state, _ = daemon.apply(spec)
+
+    assert state == "Failed"
+    undone = wait_for(journal, "the undo entries", MAC=spec[1]["macAddress"])
+    actions = [e["MULTINIC_ACTION"] for e in undone if "MULTINIC_ACTION" in e]
+    # Every change made to the failed NIC is undone, and each undo has its line.
+    made = [a for a in actions if not a.startswith("undo-")]
+    assert "undo-rename" in actions and "undo-set-mtu" in actions, actions
+    assert sorted(f"undo-{a}" for a in made) == sorted(a for a in actions if a.startswith("undo-"))
+
+
+def test_a_rename_through_down_and_up_says_so(build, node, journal, start_jdaemon):
+    daemon = start_jdaemon(env=fault_env(build, RENAME_EBUSY="1"))
+    node.nic("ens4", "fa:16:3e:00:00:01", up=True)
+
+    state, _ = daemon.apply(case01_spec()[:1], {"allowUp": True})
+
+    assert state == "Configured"
+    steps = wait_for(journal, "the down-up entry", MULTINIC_ACTION="set-down-up")
+    assert steps[0]["MAC"] == "fa:16:3e:00:00:01" and "down for the rename" in steps[0]["MESSAGE"]
