@@ -605,8 +605,50 @@ def test_values_satisfy_the_schema():
     jsonschema.Draft7Validator(SCHEMA).validate(VALUES)
 
 
+def sysusers_user(root):
+    """(uid, gid) of multinic-bridge as systemd-sysusers creates it from the shipped entry in
+    the scratch root (whose /etc/passwd and /etc/group may exist already)."""
+    conf = root / "usr/lib/sysusers.d/multinic-bridge.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_bytes((REPO / "units/multinic-bridge.sysusers").read_bytes())
+    (root / "etc").mkdir(exist_ok=True)
+    p = subprocess.run(["systemd-sysusers", f"--root={root}", conf.name], capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stderr
+    (user,) = [l.split(":") for l in (root / "etc/passwd").read_text().splitlines()
+               if l.startswith("multinic-bridge:")]
+    return int(user[2]), int(user[3]), p.stderr
+
+
+def test_default_bridge_user_is_the_one_the_package_creates(tmp_path):
+    """The pods run as the uid and gid that the multinicd package gives multinic-bridge on a host
+    where they are free, so that the chart's default is the user polkit allows."""
+    uid, gid, _ = sysusers_user(tmp_path)
+
+    assert VALUES["bridgeUser"] == {"uid": uid, "gid": gid}
+    assert 0 < uid < 1000 and 0 < gid < 1000, "a system uid and gid"
+    _, (_, runtime) = containerfile_stages()
+    assert runtime["args"]["BRIDGE_UID"] == str(uid) and runtime["args"]["BRIDGE_GID"] == str(gid)
+
+
+def test_taken_bridge_uid_falls_back_to_a_free_one_as_deploy_md_says(tmp_path):
+    """What docs/deploy.md tells the operator to look for on a node where the uid was taken."""
+    wanted = VALUES["bridgeUser"]["uid"]
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text(f"other:x:{wanted}:{wanted}::/:/usr/sbin/nologin\n")
+    (tmp_path / "etc/group").write_text(f"other:x:{wanted}:\n")
+
+    uid, _, log = sysusers_user(tmp_path)
+
+    assert uid != wanted
+    message = f"Suggested user ID {wanted} for multinic-bridge already used."
+    assert message in log
+    assert message in (REPO / "docs/deploy.md").read_text()
+    assert f"id -u multinic-bridge; id -g multinic-bridge      # {wanted} and {wanted}" in \
+        (REPO / "docs/deploy.md").read_text()
+
+
 def test_defaults():
-    assert VALUES["bridgeUser"] == {"uid": 999, "gid": 999}
     assert VALUES["dbus"]["socketPath"] == "/run/dbus/system_bus_socket"
     assert VALUES["metrics"]["port"] == 9464
     assert VALUES["resources"] == {"requests": {"cpu": "10m", "memory": "16Mi"},
@@ -846,7 +888,8 @@ def test_daemonset_runs_unprivileged_as_the_bridge_user():
     c = bridge_container([ds])
     sc = effective_security(pod, c)
     assert sc["runAsNonRoot"] is True
-    assert sc["runAsUser"] == 999 and sc["runAsGroup"] == 999
+    assert sc["runAsUser"] == VALUES["bridgeUser"]["uid"]
+    assert sc["runAsGroup"] == VALUES["bridgeUser"]["gid"]
     assert sc["privileged"] is False
     assert sc["allowPrivilegeEscalation"] is False
     assert sc["readOnlyRootFilesystem"] is True
@@ -1036,7 +1079,7 @@ def test_service_and_service_monitor_only_when_enabled():
 
 def test_notes_render():
     text = CHART_TEMPLATES.render_file("NOTES.txt", VALUES)
-    assert "multinic-system" in text and "uid 999" in text
+    assert "multinic-system" in text and f"uid {VALUES['bridgeUser']['uid']}" in text
     assert "pod-security.kubernetes.io/enforce=privileged" in text
 
 
