@@ -215,7 +215,8 @@ static void reconcile_delete(Bridge *b) {
         post_event(b, false, "Removed", "multinicd released every NIC it managed");
         if (set_finalizer(b, false) < 0)
                 schedule_retry(b);
-        b->failures = 0;
+        else
+                b->failures = 0;
 }
 
 /* Events and info lines only for an outcome that changed the status: a resync or a restart of
@@ -310,7 +311,9 @@ static void reconcile_apply(Bridge *b) {
         }
         agent_reply_done(&r);
         b->done_generation = gen;
-        b->failures = 0;
+        /* A status that could not be written is retried, each time later. */
+        if (!b->retry)
+                b->failures = 0;
 }
 
 void bridge_reconcile(Bridge *b) {

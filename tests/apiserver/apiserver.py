@@ -964,10 +964,12 @@ class Request:
 @dataclasses.dataclass
 class Fault:
     """Answer matching requests with `code` (if set) after `seconds` (if set), `count` times
-    (None: until cleared). Matches on method, a substring of path?query, and path kind."""
+    (None: until cleared), once `skip` of them went through untouched. Matches on method, a
+    substring of path?query, and path kind."""
     code: int = 0
     seconds: float = 0.0
     count: object = 1
+    skip: int = 0
     method: str = None
     path: str = None
     kind: str = None
@@ -1637,12 +1639,13 @@ class ApiServer:
         return len(self.requests(method, kind))
 
     # --- faults ---
-    def fail(self, count=1, code=500, method=None, path=None, kind=None):
+    def fail(self, count=1, code=500, method=None, path=None, kind=None, skip=0):
         """Answers the next `count` matching requests (None: all until cleared) with `code`
-        and its Status. `path` is a substring of path?query."""
+        and its Status, after letting `skip` of them through. `path` is a substring of
+        path?query."""
         with self._lock:
             self._faults.append(Fault(code=code, count=count, method=method, path=path,
-                                      kind=kind))
+                                      kind=kind, skip=skip))
 
     def delay(self, seconds, count=None, method=None, path=None, kind=None):
         """Answers matching requests `seconds` late (count None: until cleared)."""
@@ -1662,7 +1665,9 @@ class ApiServer:
         with self._lock:
             hits = []
             for f in list(self._faults):
-                if f.matches(req, target):
+                if f.matches(req, target) and f.skip > 0:
+                    f.skip -= 1
+                elif f.matches(req, target):
                     hits.append(f)
                     if f.count is not None:
                         f.count -= 1

@@ -652,6 +652,17 @@ def test_fail_answers_the_next_matching_requests_with_the_code(api, client):
     assert client.get(BASE).status == 200
 
 
+def test_fail_can_let_the_first_matching_requests_through(api, client):
+    client.post(BASE, node("w"))
+    api.fail(count=None, code=500, method="PATCH", kind="status", skip=2)
+    patch = {"status": {"state": "Configured"}}
+
+    codes = [client.patch(f"{BASE}/w/status", patch).status for _ in range(4)]
+
+    assert codes == [200, 200, 500, 500]
+    assert client.get(f"{BASE}/w").status == 200
+
+
 def test_delay_answers_late(api, client):
     api.delay(0.3, count=1, method="GET")
     t0 = time.monotonic()

@@ -582,6 +582,28 @@ def test_api_500s_are_counted_as_api_errors(build, node, cluster, bus, daemon, t
         b.stop()
 
 
+def test_a_status_that_cannot_be_written_is_retried_each_time_later(node, cluster, bridge):
+    api = cluster[0]
+    add_sample_nics(node)
+    api.create(sample())
+    configured_and_settled(api)
+
+    def retries():
+        lines = [json.loads(l) for l in bridge.log().splitlines() if l.startswith("{")]
+        return [int(l["inMs"]) for l in lines if l.get("msg") == "Retrying later"]
+
+    # InProgress goes through; every status with the outcome fails, until cleared.
+    api.fail(count=None, code=500, method="PATCH", kind="status", skip=1)
+    api.update_spec(NODE, dict(api.get(NODE)["spec"], interfaces=spec_entries(SAMPLE)[:1]))
+    delays = poll(lambda: len(retries()) >= 4 and retries(), timeout=40, what="four retries")
+    api.clear_faults()
+
+    # From 0.5 s, doubling, with jitter from half to one and a half of it: the fourth is 2 s
+    # at least, where a backoff that starts over would stay under 0.75 s.
+    assert delays[3] >= 2000, delays
+    wait_state(api, "Configured", generation=2, timeout=60)
+
+
 def test_spec_the_daemon_refuses_gets_a_warning_event_naming_the_field(node, cluster, bridge):
     api = cluster[0]
     add_sample_nics(node)
