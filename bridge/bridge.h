@@ -22,6 +22,7 @@ typedef struct Bridge {
         unsigned failures;      /* consecutive transient failures, for the backoff */
         sd_event_source *retry;
         uint64_t resync_usec;
+        uint64_t drift_seen_usec; /* the newest drift multinicd reported, told by an event */
 } Bridge;
 
 /* Brings the host and the object's status in line with the object; schedules a retry on

@@ -357,6 +357,38 @@ static const char *failed_message(const cJSON *interfaces) {
         return NULL;
 }
 
+/* A Warning event for each NIC that multinicd found changed behind its back (and healed) since
+ * the last one told: what it found and what it wanted. */
+static void post_drift_events(Bridge *b, const cJSON *interfaces) {
+        uint64_t newest = b->drift_seen_usec;
+        const cJSON *nic, *d;
+
+        cJSON_ArrayForEach(nic, interfaces) {
+                const cJSON *at = cJSON_GetObjectItemCaseSensitive(nic, "driftedAt");
+                char message[600];
+                size_t off;
+
+                if (!cJSON_IsNumber(at) || (uint64_t) at->valuedouble <= b->drift_seen_usec)
+                        continue;
+                if ((uint64_t) at->valuedouble > newest)
+                        newest = (uint64_t) at->valuedouble;
+                off = (size_t) snprintf(message, sizeof(message), "%s (%s) was changed behind "
+                                        "multinicd's back and healed:",
+                                        json_string(nic, "name") ?: "-",
+                                        json_string(nic, "macAddress") ?: "-");
+                cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(nic, "drift"))
+                        if (off < sizeof(message))
+                                off += (size_t) snprintf(message + off, sizeof(message) - off,
+                                                         " %s found %s, wanted %s;",
+                                                         json_string(d, "field") ?: "-",
+                                                         json_string(d, "found") ?: "-",
+                                                         json_string(d, "wanted") ?: "-");
+                blog(BLOG_WARNING, 0, "multinicd healed drift", "detail", message, NULL);
+                post_event(b, true, "DriftHealed", message);
+        }
+        b->drift_seen_usec = newest;
+}
+
 void bridge_refresh_status(Bridge *b) {
         _cleanup_(cJSON_Deletep) cJSON *props = NULL;
         const cJSON *interfaces;
@@ -364,13 +396,14 @@ void bridge_refresh_status(Bridge *b) {
         char message[600];
 
         if (!b->object || meta(b->object, "deletionTimestamp") ||
-            generation(b->object) != b->done_generation ||
             agent_properties(b->bus, &props) < 0)
                 return;
-        state = json_string(props, "State");
-        if (!state || streq(state, "Idle"))
-                return;
         interfaces = cJSON_GetObjectItemCaseSensitive(props, "Interfaces");
+        post_drift_events(b, interfaces);
+        /* The status is the Apply's until that is done. */
+        state = json_string(props, "State");
+        if (generation(b->object) != b->done_generation || !state || streq(state, "Idle"))
+                return;
         failed = failed_message(interfaces);
         snprintf(message, sizeof(message), "multinicd: %s%s%.500s", state, failed ? ": " : "",
                  failed ? failed : "");

@@ -329,6 +329,41 @@ def test_nic_that_appears_later_turns_the_status_configured(node, cluster, bridg
     assert {i["state"] for i in status_of(api)["interfaceStatuses"]} == {"configured"}
 
 
+def test_drift_multinicd_healed_becomes_a_warning_event(node, cluster, daemon, bridge):
+    api = cluster[0]
+    add_sample_nics(node)
+    api.create(sample())
+    configured_and_settled(api)
+    assert not api.events(reason="DriftHealed")
+
+    node.ip("link", "set", "multinic0", "mtu", "1400")
+
+    events = api.wait_for(lambda: api.events(reason="DriftHealed"), timeout=10,
+                          what="the DriftHealed event")
+    assert len(events) == 1 and events[0]["type"] == "Warning"
+    assert events[0]["involvedObject"]["name"] == NODE
+    assert "multinic0 (fa:16:3e:1c:1a:6e)" in events[0]["message"]
+    assert "mtu found 1400, wanted 1450" in events[0]["message"]
+    # Healed: the object stays Ready, not Degraded.
+    assert conditions(api)["Ready"]["status"] == "True"
+    assert conditions(api)["Degraded"]["status"] == "False"
+
+    # A bridge started again does not tell the same drift twice; a new one it tells.
+    watching = bridge.log().count("Watching")
+    bridge.stop()
+    bridge.start()
+    poll(lambda: bridge.log().count("Watching") > watching, timeout=10, what="the bridge back")
+    # Its first Apply would heal the next change itself, before multinicd saw it as drift.
+    poll(lambda: f"Apply called by uid 0 pid {bridge.proc.pid}," in daemon.log(), timeout=10,
+         what="the restarted bridge's Apply")
+    node.ip("link", "set", "multinic1", "mtu", "1400")
+    events = api.wait_for(lambda: (lambda e: len(e) >= 2 and e)(api.events(reason="DriftHealed")),
+                          timeout=10, what="the second DriftHealed event")
+    time.sleep(1)
+    events = api.events(reason="DriftHealed")
+    assert len(events) == 2 and "multinic1" in events[1]["message"], events
+
+
 def test_nic_undone_by_a_competitor_makes_the_object_degraded(node, cluster, bridge):
     api = cluster[0]
     add_sample_nics(node)
