@@ -35,7 +35,7 @@ static int fsync_parent(const char *path) {
         return fsync(fd) < 0 ? negative_errno() : 0;
 }
 
-static int write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool sync) {
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
         _cleanup_(freep) char *tmp = NULL;
         _cleanup_(closep) int fd = -1;
         const char *base = strrchr(path, '/');
@@ -54,7 +54,7 @@ static int write_atomic(const char *path, const void *data, size_t len, mode_t m
         r = fchmod(fd, mode) < 0 ? negative_errno() : 0; /* the umask must not widen or narrow it */
         if (r == 0)
                 r = write_all(fd, data, len);
-        if (r == 0 && sync && fsync(fd) < 0)
+        if (r == 0 && fsync(fd) < 0)
                 r = negative_errno();
         if (r == 0 && rename(tmp, path) < 0)
                 r = negative_errno();
@@ -62,15 +62,7 @@ static int write_atomic(const char *path, const void *data, size_t len, mode_t m
                 (void) unlink(tmp);
                 return r;
         }
-        return sync ? fsync_parent(path) : 0;
-}
-
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
-        return write_atomic(path, data, len, mode, true);
-}
-
-int write_file_replace(const char *path, const void *data, size_t len, mode_t mode) {
-        return write_atomic(path, data, len, mode, false);
+        return fsync_parent(path);
 }
 
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len) {

@@ -8,10 +8,6 @@
  * path and fsyncs the directory: readers see the old file or the new one, never a part. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
-/* The same without the fsyncs: a crash of the process leaves the old file or the new one; a
- * crash of the machine may leave an empty one. */
-int write_file_replace(const char *path, const void *data, size_t len, mode_t mode);
-
 /* Reads a whole file (at most max bytes) into a NUL-terminated buffer. */
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 

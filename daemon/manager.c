@@ -125,7 +125,7 @@ void manager_save_state(Manager *m) {
 
         if (!m->state_unsaved)
                 return;
-        r = state_save(m->root, &m->state, true);
+        r = state_save(m->root, &m->state);
         if (r < 0)
                 log_warning_errno(r, "Failed to save the managed state, retrying at the next "
                                      "call: %m");
@@ -180,7 +180,7 @@ int manager_plan(Manager *m, Spec *spec, Plan *ret, Error *e) {
         r = snapshot_take(m, &s, e);
         if (r < 0)
                 return r;
-        r = plan_build(spec, &m->state, &s, &m->config, ret, e);
+        r = plan_build(spec, &m->state, &s, &m->config, NULL, 0, ret, e);
         snapshot_done(&s);
         return r;
 }
@@ -523,7 +523,7 @@ static int finish_call(Manager *m, CallResult *c, bool removing, bool persist, c
         return status_update(m, &c->plan, NULL);
 }
 
-static void heal_hold_paused(Manager *m, Plan *p);
+static PlanHold *heal_holds(const Manager *m, size_t *ret_n);
 
 static bool plan_nic_has_actions(const Plan *p, size_t nic) {
         for (size_t k = 0; k < p->n_actions; k++)
@@ -533,8 +533,8 @@ static bool plan_nic_has_actions(const Plan *p, size_t nic) {
 }
 
 /* Before the first change, the NICs about to be taken over join the kept state with their
- * original names: a multinicd killed half-way knows them after its restart and can give them
- * back. The state file written once the call is done is the one synced to the disk. */
+ * original names: a multinicd killed half-way, or a host that lost power, knows them after the
+ * restart and can give them back. Written only when the set grows, so rarely. */
 static int save_intent(Manager *m, const Plan *p) {
         State s = { .desired = m->state.desired };
         bool grew = false;
@@ -549,27 +549,32 @@ static int save_intent(Manager *m, const Plan *p) {
                 r = state_append(&s, &p->nics[i].record);
                 grew = true;
         }
-        if (r >= 0 && grew)
-                r = state_save(m->root, &s, false);
+        if (r >= 0 && grew) {
+                r = state_save(m->root, &s);
+                m->state_unsaved = true; /* the file must say what the call ends with */
+        }
         s.desired = NULL; /* borrowed */
         state_done(&s);
         return r;
 }
 
 static int apply_spec(Manager *m, Spec *spec, CallResult *ret, Error *e, bool internal) {
+        _cleanup_(freep) PlanHold *holds = NULL;
         Snapshot before = {};
+        size_t n_holds = 0;
         cJSON *desired;
         int r;
 
         r = check_instance(m, spec, e);
         if (r < 0)
                 return r;
+        /* A reconcile leaves the NICs it stopped healing alone; a caller's Apply does not. */
+        if (internal && !(holds = heal_holds(m, &n_holds)))
+                return -ENOMEM;
         r = snapshot_take(m, &before, e);
         if (r < 0)
                 return r;
-        r = plan_build(spec, &m->state, &before, &m->config, &ret->plan, e);
-        if (r >= 0 && internal)
-                heal_hold_paused(m, &ret->plan);
+        r = plan_build(spec, &m->state, &before, &m->config, holds, n_holds, &ret->plan, e);
         if (r >= 0 && (r = save_intent(m, &ret->plan)) < 0)
                 error_set(e, ERROR_KIND_FAILED, r, "Saving the managed state failed, nothing "
                           "was changed: %s", strerror(-r));
@@ -665,6 +670,7 @@ static void heal_pause(HealRecord *h, NicPlan *n, uint64_t now) {
         if (h->backoff_usec > HEAL_BACKOFF_MAX_USEC)
                 h->backoff_usec = HEAL_BACKOFF_MAX_USEC;
         h->paused_until = now + h->backoff_usec;
+        h->degraded = true;
         memset(h->times, 0, sizeof(h->times));
         snprintf(h->message, sizeof(h->message), "degraded: changed back %d times within a "
                  "minute; not healing for %llu s", HEAL_LIMIT,
@@ -675,16 +681,21 @@ static void heal_pause(HealRecord *h, NicPlan *n, uint64_t now) {
         snprintf(n->message, sizeof(n->message), "%s", h->message);
 }
 
-/* In a reconcile, a NIC that multinicd leaves alone for now gets no change and stays degraded. */
-static void heal_hold_paused(Manager *m, Plan *p) {
+/* The NICs that a reconcile leaves alone for now: they get no change and stay degraded. */
+static PlanHold *heal_holds(const Manager *m, size_t *ret_n) {
+        PlanHold *holds = calloc(m->n_heals ? m->n_heals : 1, sizeof(PlanHold));
         uint64_t now = mono_usec();
+        size_t n = 0;
 
-        for (size_t i = 0; i < p->n_nics; i++) {
-                const HealRecord *h = heal_find(m, p->nics[i].mac);
-
-                if (p->nics[i].spec && h && now < h->paused_until)
-                        plan_hold_nic(p, i, h->message);
-        }
+        if (!holds)
+                return NULL;
+        for (size_t i = 0; i < m->n_heals; i++)
+                if (now < m->heals[i].paused_until) {
+                        memcpy(holds[n].mac, m->heals[i].mac, 6);
+                        holds[n++].message = m->heals[i].message;
+                }
+        *ret_n = n;
+        return holds;
 }
 
 /* What the actions that ran for one NIC undid. */
@@ -699,14 +710,13 @@ static void drift_collect(const CallResult *c, size_t nic, NicDrift *ret) {
 }
 
 /* A NIC that was configured before this reconcile and needed changes drifted; one that appeared
- * or came back did not. A NIC left alone for a while counts again once the pause is over. */
-static bool nic_drifted(const Manager *m, const NicStatus *before, size_t n_before,
+ * or came back did not. A degraded NIC, reported failed while it was left alone, counts too. */
+static bool nic_drifted(const HealRecord *h, const NicStatus *before, size_t n_before,
                         const NicPlan *n) {
         const NicStatus *st = status_find(before, n_before, n->mac);
-        const HealRecord *h = heal_find(m, n->mac);
 
         return n->outcome == NIC_CONFIGURED && n->spec &&
-               ((st && st->outcome == NIC_CONFIGURED) || (h && h->paused_until));
+               ((st && st->outcome == NIC_CONFIGURED) || (h && h->degraded));
 }
 
 static void reconcile_account(Manager *m, CallResult *c, const NicStatus *before,
@@ -715,9 +725,13 @@ static void reconcile_account(Manager *m, CallResult *c, const NicStatus *before
 
         for (size_t i = 0; i < c->plan.n_nics; i++) {
                 NicPlan *n = &c->plan.nics[i];
-                HealRecord *h;
+                HealRecord *h = heal_find(m, n->mac);
+                bool drifted = nic_drifted(h, before, n_before, n);
 
-                if (!nic_drifted(m, before, n_before, n))
+                /* The first reconcile after its pause has looked at it: it is counted afresh. */
+                if (h && h->degraded && now >= h->paused_until)
+                        h->degraded = false;
+                if (!drifted)
                         continue;
                 drift_collect(c, i, &drift[i]);
                 for (size_t k = 0; k < drift[i].n_items; k++)

@@ -40,6 +40,7 @@ typedef struct HealRecord {
         uint64_t times[HEAL_LIMIT];
         size_t next;
         uint64_t backoff_usec, paused_until;
+        bool degraded; /* left alone, until a reconcile after the pause looked at it again */
         char message[160];
 } HealRecord;
 

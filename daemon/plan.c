@@ -663,8 +663,16 @@ static int planner_finish(Planner *pl, Plan *ret) {
 
 /* Stage A works on the snapshot as read; stage B on the kernel as stage A will leave it, which
  * is what Apply reads afresh before it plans stage B again. */
+/* Before the names are checked: another NIC may have counted on a held NIC's rename. */
+static void plan_hold(Plan *p, const PlanHold *holds, size_t n_holds) {
+        for (size_t h = 0; h < n_holds; h++)
+                for (size_t i = 0; i < p->n_nics; i++)
+                        if (p->nics[i].spec && memcmp(p->nics[i].mac, holds[h].mac, 6) == 0)
+                                nic_fail(&p->nics[i], "%s", holds[h].message);
+}
+
 int plan_build(const Spec *spec, const State *state, const Snapshot *snap, const Config *config,
-               Plan *ret, Error *e) {
+               const PlanHold *holds, size_t n_holds, Plan *ret, Error *e) {
         Plan p = {};
         Planner pl;
         int r;
@@ -683,6 +691,7 @@ int plan_build(const Spec *spec, const State *state, const Snapshot *snap, const
                 r = plan_spec_nic(&pl, spec, i);
         if (r < 0)
                 p.error = r;
+        plan_hold(&p, holds, n_holds);
         check_names(&p, spec, snap);
 
         plan_renames(&pl);
@@ -819,19 +828,30 @@ static void describe_devconf(const Action *a, char *buf, size_t n) {
                                                  a->devconf.from[i], a->devconf.to[i]);
 }
 
-void plan_hold_nic(Plan *p, size_t nic, const char *message) {
-        size_t k = 0, stage_a = 0;
+/* What an address, rule or route action is about: "10.1.0.11/24 noprefixroute", "from 10.1.0.11
+ * lookup 100 priority 1000", "10.1.0.0/24 src 10.1.0.11 table 100". */
+static void describe_object(const Action *a, char *buf, size_t n) {
+        char x[INET_ADDRSTRLEN], y[INET_ADDRSTRLEN];
 
-        for (size_t i = 0; i < p->n_actions; i++) {
-                if (p->actions[i].nic == nic)
-                        continue;
-                stage_a += i < p->n_stage_a;
-                p->actions[k++] = p->actions[i];
+        switch (a->type) {
+        case ACTION_ADD_ADDRESS:
+        case ACTION_REMOVE_ADDRESS:
+                inet_ntop(AF_INET, &a->addr.local, x, sizeof(x));
+                snprintf(buf, n, "%s/%u%s", x, a->addr.prefixlen,
+                         a->addr.flags & IFA_F_NOPREFIXROUTE ? " noprefixroute" : "");
+                break;
+        case ACTION_ADD_RULE:
+        case ACTION_REMOVE_RULE:
+                inet_ntop(AF_INET, &a->rule.src, x, sizeof(x));
+                snprintf(buf, n, "from %s lookup %u priority %u", x, a->rule.table,
+                         a->rule.priority);
+                break;
+        default:
+                inet_ntop(AF_INET, &a->route.dst, x, sizeof(x));
+                inet_ntop(AF_INET, &a->route.prefsrc, y, sizeof(y));
+                snprintf(buf, n, "%s/%u src %s table %u", x, a->route.dst_len, y,
+                         a->route.table);
         }
-        p->n_actions = k;
-        p->n_stage_a = stage_a;
-        p->nics[nic].outcome = NIC_FAILED;
-        snprintf(p->nics[nic].message, sizeof(p->nics[nic].message), "%s", message);
 }
 
 static size_t drift_set(Drift *d, const char *field, const char *wanted, const char *found) {
@@ -845,12 +865,9 @@ static size_t drift_set(Drift *d, const char *field, const char *wanted, const c
 static size_t drift_presence(Drift *d, const Action *a, const char *field) {
         bool add = a->type == ACTION_ADD_ADDRESS || a->type == ACTION_ADD_RULE ||
                    a->type == ACTION_ADD_ROUTE;
-        char what[160], *object;
+        char object[96];
 
-        action_describe(a, what, sizeof(what));
-        object = what;
-        for (int words = 0; words < 2 && strchr(object, ' '); words++) /* past "add rule" */
-                object = strchr(object, ' ') + 1;
+        describe_object(a, object, sizeof(object));
         return drift_set(d, field, add ? object : "absent", add ? "absent" : object);
 }
 
@@ -901,7 +918,12 @@ size_t action_drift(const Action *a, Drift *ret, size_t n) {
 }
 
 void action_describe(const Action *a, char *buf, size_t n) {
-        char x[INET_ADDRSTRLEN], y[INET_ADDRSTRLEN];
+        static const char *const object_verbs[_ACTION_MAX] = {
+                [ACTION_ADD_ADDRESS] = "add address", [ACTION_REMOVE_ADDRESS] = "remove address",
+                [ACTION_ADD_RULE] = "add rule",       [ACTION_REMOVE_RULE] = "remove rule",
+                [ACTION_ADD_ROUTE] = "add route",     [ACTION_REMOVE_ROUTE] = "remove route",
+        };
+        char object[96];
 
         switch (a->type) {
         case ACTION_RENAME:
@@ -921,25 +943,12 @@ void action_describe(const Action *a, char *buf, size_t n) {
                 break;
         case ACTION_ADD_ADDRESS:
         case ACTION_REMOVE_ADDRESS:
-                inet_ntop(AF_INET, &a->addr.local, x, sizeof(x));
-                snprintf(buf, n, "%s address %s/%u%s",
-                         a->type == ACTION_ADD_ADDRESS ? "add" : "remove", x, a->addr.prefixlen,
-                         a->addr.flags & IFA_F_NOPREFIXROUTE ? " noprefixroute" : "");
-                break;
         case ACTION_ADD_RULE:
         case ACTION_REMOVE_RULE:
-                inet_ntop(AF_INET, &a->rule.src, x, sizeof(x));
-                snprintf(buf, n, "%s rule from %s lookup %u priority %u",
-                         a->type == ACTION_ADD_RULE ? "add" : "remove", x, a->rule.table,
-                         a->rule.priority);
-                break;
         case ACTION_ADD_ROUTE:
         case ACTION_REMOVE_ROUTE:
-                inet_ntop(AF_INET, &a->route.dst, x, sizeof(x));
-                inet_ntop(AF_INET, &a->route.prefsrc, y, sizeof(y));
-                snprintf(buf, n, "%s route %s/%u src %s table %u",
-                         a->type == ACTION_ADD_ROUTE ? "add" : "remove", x, a->route.dst_len, y,
-                         a->route.table);
+                describe_object(a, object, sizeof(object));
+                snprintf(buf, n, "%s %s", object_verbs[a->type], object);
                 break;
         default:
                 snprintf(buf, n, "%s", action_type_to_string(a->type));

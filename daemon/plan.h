@@ -83,10 +83,16 @@ typedef struct Plan {
 
 void plan_done(Plan *p);
 
+/* A NIC of the spec that the plan is to leave as it is, failed with message. */
+typedef struct PlanHold {
+        uint8_t mac[6];
+        const char *message;
+} PlanHold;
+
 /* Builds the whole plan. Guards that refuse the call (primary NIC, in-use NIC, an address held
- * elsewhere) fail with an Error; problems of one NIC mark that NIC failed. */
+ * elsewhere) fail with an Error; problems of one NIC mark that NIC failed, and so do holds. */
 int plan_build(const Spec *spec, const State *state, const Snapshot *snap, const Config *config,
-               Plan *ret, Error *e);
+               const PlanHold *holds, size_t n_holds, Plan *ret, Error *e);
 /* Rebuilds the configuration actions (after the renames ran) from a fresh snapshot. */
 int plan_rebuild_configure(Plan *p, const State *state, const Snapshot *snap,
                            const Config *config);
@@ -107,10 +113,6 @@ typedef struct Drift {
 /* The drift that an action of a reconcile undoes, into ret (at most n); returns how many records
  * it filled: several for a sysctl action that sets more than one key. */
 size_t action_drift(const Action *a, Drift *ret, size_t n);
-
-/* Takes every action of one NIC out of the plan and marks it failed with message: a NIC that
- * is to be left as it is. */
-void plan_hold_nic(Plan *p, size_t nic, const char *message);
 
 const char *action_type_to_string(ActionType t);
 void action_describe(const Action *a, char *buf, size_t n);

@@ -106,7 +106,7 @@ static cJSON *nic_to_json(const ManagedNic *m) {
         return TAKE_PTR(o);
 }
 
-int state_save(const char *root, const State *s, bool durable) {
+int state_save(const char *root, const State *s) {
         _cleanup_(cJSON_Deletep) cJSON *doc = cJSON_CreateObject();
         _cleanup_(freep) char *dir = NULL, *path = NULL, *text = NULL;
         cJSON *arr;
@@ -137,7 +137,7 @@ int state_save(const char *root, const State *s, bool durable) {
         r = path_join_root(root, STATE_FILE, &path);
         if (r < 0)
                 return r;
-        return (durable ? write_file_atomic : write_file_replace)(path, text, strlen(text), 0600);
+        return write_file_atomic(path, text, strlen(text), 0600);
 }
 
 static int get_ip(const cJSON *o, const char *key, struct in_addr *ret) {

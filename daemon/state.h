@@ -33,7 +33,6 @@ bool state_equal(const State *a, const State *b);
 
 /* A missing file is an empty state. */
 int state_load(const char *root, State *ret);
-/* durable: synced to the disk, not only safe from a crash of multinicd. */
-int state_save(const char *root, const State *s, bool durable);
+int state_save(const char *root, const State *s);
 /* Renames a state file that cannot be read out of the way, keeping it for inspection. */
 int state_set_aside(const char *root, char **ret_path);

@@ -194,3 +194,29 @@ def test_a_fought_nic_is_left_alone_and_the_others_still_healed(node, daemon):
     assert "not healing for 30 s" in nics[spec[0]["macAddress"]]["message"]
     assert nics[spec[1]["macAddress"]]["state"] == "configured"
     assert {"field": "mtu", "wanted": "1450", "found": "1400"} in nics[spec[1]["macAddress"]]["drift"]
+
+
+def test_after_its_pause_a_degraded_nic_is_judged_afresh(node, daemon):
+    node.nic("ens4", "fa:16:3e:00:00:01")
+    entry = case01_spec()[0]
+    daemon.apply([entry])
+    rule = ["rule", "del", "from", entry["address"], "lookup", str(TABLE_BASE)]
+    for _ in range(5):
+        node.ip(*rule)
+        poll(lambda: node.rules_from(entry["address"]) != [], timeout=5, what="rule healed")
+    poll(lambda: "degraded" in by_mac(daemon.prop("Interfaces"))[entry["macAddress"]]["message"],
+         timeout=5, what="the NIC reported degraded")
+    drifted_at = by_mac(daemon.prop("Interfaces"))[entry["macAddress"]]["driftedAt"]
+    told = daemon.log().count("changed behind multinicd's back")
+
+    time.sleep(31)  # the first pause is 30 s
+    # Detached and attached again after the pause: that is no drift.
+    node.ip("link", "del", "multinic0")
+    poll(lambda: daemon.prop("State") == "Pending", timeout=5, what="State Pending")
+    node.nic("ens4", "fa:16:3e:00:00:01")
+    poll(lambda: configured(node, entry), timeout=5, what="the NIC configured again")
+    poll(lambda: daemon.prop("State") == "Configured", timeout=5, what="State Configured")
+
+    nic = by_mac(daemon.prop("Interfaces"))[entry["macAddress"]]
+    assert nic["state"] == "configured" and nic["driftedAt"] == drifted_at, nic
+    assert daemon.log().count("changed behind multinicd's back") == told

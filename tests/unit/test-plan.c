@@ -78,7 +78,7 @@ static void build(const Spec *spec, const State *state, const Snapshot *s, Plan 
         Config c;
 
         config_init(&c);
-        ASSERT_EQ(plan_build(spec, state, s, &c, p, e), 0);
+        ASSERT_EQ(plan_build(spec, state, s, &c, NULL, 0, p, e), 0);
 }
 
 static void test_fresh_nic_gets_every_change_in_order(void) {
@@ -261,7 +261,7 @@ static void test_guards_refuse_primary_in_use_and_held_address(void) {
                                                             "10.0.0.0/24", &e), 0);
                 ASSERT_EQ(spec_validate(&spec, &e), 0);
                 config_init(&c);
-                ASSERT_TRUE(plan_build(&spec, &state, &s, &c, &p, &e) < 0);
+                ASSERT_TRUE(plan_build(&spec, &state, &s, &c, NULL, 0, &p, &e) < 0);
                 ASSERT_EQ(e.kind, ERROR_KIND_INTERFACE_IN_USE);
                 ASSERT_CONTAINS(e.message, cases[k].msg);
                 spec_done(&spec);
@@ -531,12 +531,12 @@ static void test_id_on_a_reserved_table_is_refused(void) {
         spec_add(&spec, 154, 1, "10.1.0.11", NULL);
         ASSERT_EQ(spec_validate(&spec, &e), 0);
         config_init(&c);
-        ASSERT_TRUE(plan_build(&spec, &state, &s, &c, &p, &e) < 0);
+        ASSERT_TRUE(plan_build(&spec, &state, &s, &c, NULL, 0, &p, &e) < 0);
         ASSERT_EQ(e.kind, ERROR_KIND_INVALID_SPEC);
         ASSERT_CONTAINS(e.message, "interfaces[0].id: 154 would use routing table 254");
         e = (Error) {};
         spec.options.policy_routing = false; /* no table, nothing reserved */
-        ASSERT_EQ(plan_build(&spec, &state, &s, &c, &p, &e), 0);
+        ASSERT_EQ(plan_build(&spec, &state, &s, &c, NULL, 0, &p, &e), 0);
         plan_done(&p);
         spec_done(&spec);
         snapshot_done(&s);
@@ -565,6 +565,36 @@ static void test_stage_two_sees_routes_on_other_links_go_with_the_address(void) 
         plan_done(&p);
         spec_done(&spec);
         state_done(&state);
+        snapshot_done(&s);
+}
+
+static void test_held_nic_gets_nothing_and_its_swap_partner_fails_too(void) {
+        PlanHold hold = { .mac = { 0xfa, 0x16, 0x3e, 0, 0, 2 }, .message = "left alone" };
+        Snapshot s;
+        Spec spec;
+        State state = {};
+        Plan p;
+        Error e = {};
+        Config c;
+
+        baseline(&s);
+        add_link(&s, 3, "multinic1", 1);
+        add_link(&s, 4, "multinic0", 2);
+        spec_init(&spec);
+        spec_add(&spec, 0, 1, "10.1.0.11", NULL);
+        spec_add(&spec, 1, 2, "10.1.0.12", NULL);
+        ASSERT_EQ(spec_validate(&spec, &e), 0);
+        config_init(&c);
+        ASSERT_EQ(plan_build(&spec, &state, &s, &c, &hold, 1, &p, &e), 0);
+
+        /* multinic0 stays where it is, so the NIC that wanted it cannot have it. */
+        ASSERT_EQ(p.nics[1].outcome, NIC_FAILED);
+        ASSERT_STREQ(p.nics[1].message, "left alone");
+        ASSERT_EQ(p.nics[0].outcome, NIC_FAILED);
+        ASSERT_CONTAINS(p.nics[0].message, "multinic0");
+        ASSERT_EQ(p.n_actions, 0);
+        plan_done(&p);
+        spec_done(&spec);
         snapshot_done(&s);
 }
 
@@ -618,6 +648,7 @@ int main(void) {
         RUN_TEST(test_name_freed_by_a_nic_that_fails_is_not_counted_on);
         RUN_TEST(test_id_on_a_reserved_table_is_refused);
         RUN_TEST(test_stage_two_sees_routes_on_other_links_go_with_the_address);
+        RUN_TEST(test_held_nic_gets_nothing_and_its_swap_partner_fails_too);
         RUN_TEST(test_drift_names_field_wanted_and_found);
         return 0;
 }
