@@ -115,3 +115,19 @@ def test_daemon_killed_half_way_through_an_apply_still_gives_the_nics_back(node,
     assert state == "Configured"
     for entry in spec:
         assert_nic_configured(node, entry)
+
+
+def test_a_nic_whose_takeover_failed_is_not_kept_across_a_restart(node, build, start_daemon):
+    add_case01_nics(node)
+    spec = case01_spec()
+    daemon = start_daemon(env=fault_env(build, ADDR_ADD=spec[1]["address"]))
+
+    state, _ = daemon.apply(spec)
+    assert state == "Failed"
+    assert node.link("ens5") is not None  # rolled back
+    daemon.restart()
+
+    assert sorted(i["macAddress"] for i in daemon.prop("Interfaces")) == [spec[0]["macAddress"]]
+    results = daemon.remove()
+    assert [r["macAddress"] for r in results] == [spec[0]["macAddress"]]
+    assert node.link("ens5") is not None and node.ipv4("ens5") == []
