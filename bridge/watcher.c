@@ -134,7 +134,7 @@ static int watch_once(Watcher *w) {
 
 static void *watcher_main(void *userdata) {
         Watcher *w = userdata;
-        unsigned failures = 0;
+        unsigned failures = 0, last_watch = now_ms() - WATCH_MIN_MS;
 
         while (!atomic_load(&w->stop)) {
                 if (list(w) < 0) {
@@ -145,13 +145,15 @@ static void *watcher_main(void *userdata) {
                 failures = 0;
                 w->relist = false;
                 while (!atomic_load(&w->stop) && !w->relist) {
-                        unsigned started = now_ms(), took;
+                        unsigned since = now_ms() - last_watch;
 
+                        /* One watch a WATCH_MIN_MS at most, whatever ended the last: a server
+                         * that ends each at once, or answers each with 410, is not hammered. */
+                        if (since < WATCH_MIN_MS)
+                                pause_ms(w, WATCH_MIN_MS - since);
+                        last_watch = now_ms();
                         if (watch_once(w) >= 0) {
                                 failures = 0;
-                                took = now_ms() - started;
-                                if (took < WATCH_MIN_MS)
-                                        pause_ms(w, WATCH_MIN_MS - took);
                                 continue;
                         }
                         metrics_watch_restart(w->metrics);

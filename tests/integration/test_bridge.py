@@ -659,6 +659,27 @@ def test_spec_the_daemon_refuses_gets_a_warning_event_naming_the_field(node, clu
 
 # --- a server that ends every watch at once -------------------------------------------------------
 
+def test_server_that_answers_every_watch_with_410_is_not_hammered(node, cluster, bridge):
+    api = cluster[0]
+    add_sample_nics(node)
+    api.create(sample())
+    configured_and_settled(api)
+
+    api.expire_next_watch(count=1000)
+    api.drop_watches(clean=True)
+    api.clear_requests()
+    time.sleep(3)
+    watches, lists = api.count("GET", "watch"), api.count("GET", "collection")
+
+    # Each 410 means a list and a new watch: about one of each a second.
+    assert 1 <= watches <= 10 and lists <= 10, (watches, lists)
+    api.clear_faults()
+    changed = spec_entries(SAMPLE)
+    changed[0]["mtu"] = 1400
+    api.update_spec(NODE, dict(api.get(NODE)["spec"], interfaces=changed))
+    wait_state(api, "Configured", generation=2, timeout=30)
+
+
 def test_server_that_ends_every_watch_at_once_is_not_hammered(node, cluster, bridge):
     api = cluster[0]
     add_sample_nics(node)
