@@ -21,13 +21,6 @@ typedef struct Args {
         unsigned resync_seconds, watch_timeout_seconds;
 } Args;
 
-static uint64_t realtime_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
-}
-
 static void help(void) {
         printf("Usage: multinic-bridge [OPTIONS]\n\n"
                "Watches this node's MultiNicNodeConfig and applies it through multinicd.\n"
@@ -252,7 +245,7 @@ static int run(Bridge *b, const Args *a) {
 
 int main(int argc, char *argv[]) {
         /* Drift that multinicd found before the bridge started was told by the bridge before. */
-        Bridge b = { .done_generation = -1, .drift_seen_usec = realtime_usec() };
+        Bridge b = { .done_generation = -1, .drift_seen_usec = clock_usec(CLOCK_REALTIME) };
         Args a;
         int r;
 

@@ -36,13 +36,6 @@ static bool has_finalizer(const cJSON *o) {
         return false;
 }
 
-static double now_seconds(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
 /* A merge patch of the object or its status; the answer becomes the object as last seen. */
 static int patch(Bridge *b, const char *sub, cJSON *body) {
         _cleanup_(freep) char *path = NULL, *text = cJSON_PrintUnformatted(body);
@@ -276,7 +269,8 @@ static bool status_is_about(const cJSON *o, int64_t gen) {
 static void reconcile_apply(Bridge *b) {
         _cleanup_(cJSON_Deletep) cJSON *obj = cJSON_Duplicate(b->object, true);
         int64_t gen = generation(obj);
-        double start = now_seconds();
+        uint64_t start = clock_usec(CLOCK_MONOTONIC);
+        double took;
         AgentReply r;
         int k = 0;
 
@@ -292,16 +286,17 @@ static void reconcile_apply(Bridge *b) {
                 schedule_retry(b);
                 return;
         }
+        took = (double) (clock_usec(CLOCK_MONOTONIC) - start) / 1e6;
         switch (r.outcome) {
         case AGENT_OK:
-                apply_done(b, gen, &r, now_seconds() - start);
+                apply_done(b, gen, &r, took);
                 break;
         case AGENT_REFUSED:
                 /* The same spec would be refused again: no retry until it changes. */
-                apply_refused(b, &r, gen, now_seconds() - start);
+                apply_refused(b, &r, gen, took);
                 break;
         case AGENT_UNAVAILABLE:
-                metrics_apply(&b->metrics, APPLY_ERROR, now_seconds() - start);
+                metrics_apply(&b->metrics, APPLY_ERROR, took);
                 (void) write_status(b, gen, "Failed", r.reason, r.message, NULL);
                 blog(BLOG_WARNING, 0, "multinicd did not apply the spec", "detail", r.message,
                      NULL);
@@ -346,7 +341,6 @@ void bridge_set_object(Bridge *b, cJSON *object) {
         bridge_reconcile(b);
 }
 
-/* multinicd's own view, after a change it made by itself (a pending NIC appeared). */
 /* The first NIC multinicd reports failed (degraded by a competitor, say), or NULL. */
 static const char *failed_message(const cJSON *interfaces) {
         const cJSON *i;
@@ -389,14 +383,19 @@ static void post_drift_events(Bridge *b, const cJSON *interfaces) {
         b->drift_seen_usec = newest;
 }
 
+/* multinicd's own view, after a change it made by itself (a pending NIC appeared, drift). */
 void bridge_refresh_status(Bridge *b) {
         _cleanup_(cJSON_Deletep) cJSON *props = NULL;
         const cJSON *interfaces;
         const char *state, *failed;
         char message[600];
 
-        if (!b->object || meta(b->object, "deletionTimestamp") ||
-            agent_properties(b->bus, &props) < 0)
+        if (!b->object || meta(b->object, "deletionTimestamp")) {
+                /* No object to tell it on: drift until now is not told later either. */
+                b->drift_seen_usec = clock_usec(CLOCK_REALTIME);
+                return;
+        }
+        if (agent_properties(b->bus, &props) < 0)
                 return;
         interfaces = cJSON_GetObjectItemCaseSensitive(props, "Interfaces");
         post_drift_events(b, interfaces);

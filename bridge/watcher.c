@@ -28,13 +28,6 @@ static void post(Watcher *w, cJSON *object) {
  * ends every watch at once would otherwise be asked again in a tight loop. */
 #define WATCH_MIN_MS 1000U
 
-static unsigned now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (unsigned) ts.tv_sec * 1000U + (unsigned) (ts.tv_nsec / 1000000);
-}
-
 /* Sleeps in short steps so that stop is noticed. */
 static void pause_ms(Watcher *w, unsigned ms) {
         for (unsigned t = 0; t < ms && !atomic_load(&w->stop); t += 50) {
@@ -134,7 +127,8 @@ static int watch_once(Watcher *w) {
 
 static void *watcher_main(void *userdata) {
         Watcher *w = userdata;
-        unsigned failures = 0, last_watch = now_ms() - WATCH_MIN_MS;
+        uint64_t last_watch = 0; /* ms */
+        unsigned failures = 0;
 
         while (!atomic_load(&w->stop)) {
                 if (list(w) < 0) {
@@ -145,13 +139,13 @@ static void *watcher_main(void *userdata) {
                 failures = 0;
                 w->relist = false;
                 while (!atomic_load(&w->stop) && !w->relist) {
-                        unsigned since = now_ms() - last_watch;
+                        uint64_t since = clock_usec(CLOCK_MONOTONIC) / 1000 - last_watch;
 
                         /* One watch a WATCH_MIN_MS at most, whatever ended the last: a server
                          * that ends each at once, or answers each with 410, is not hammered. */
                         if (since < WATCH_MIN_MS)
-                                pause_ms(w, WATCH_MIN_MS - since);
-                        last_watch = now_ms();
+                                pause_ms(w, (unsigned) (WATCH_MIN_MS - since));
+                        last_watch = clock_usec(CLOCK_MONOTONIC) / 1000;
                         if (watch_once(w) >= 0) {
                                 failures = 0;
                                 continue;

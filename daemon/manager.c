@@ -13,13 +13,6 @@
 #include "persist.h"
 #include "spec-json.h"
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
-}
-
 void call_result_done(CallResult *c) {
         plan_done(&c->plan);
         free(c->done);
@@ -517,7 +510,7 @@ static int finish_call(Manager *m, CallResult *c, bool removing, bool persist, c
                 m->props_changed |= PROP_STATE;
         m->overall = overall;
         if (!internal || any_action_ran(c)) {
-                m->last_apply_usec = now_usec();
+                m->last_apply_usec = clock_usec(CLOCK_REALTIME);
                 m->props_changed |= PROP_LAST_APPLY;
         }
         return status_update(m, &c->plan, NULL);
@@ -624,13 +617,6 @@ int manager_remove(Manager *m, const Spec *options, CallResult *ret, Error *e) {
 #define HEAL_BACKOFF_MIN_USEC (30ULL * 1000000ULL)
 #define HEAL_BACKOFF_MAX_USEC (600ULL * 1000000ULL)
 
-static uint64_t mono_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
-}
-
 static HealRecord *heal_find(const Manager *m, const uint8_t mac[6]) {
         for (size_t i = 0; i < m->n_heals; i++)
                 if (memcmp(m->heals[i].mac, mac, 6) == 0)
@@ -684,7 +670,7 @@ static void heal_pause(HealRecord *h, NicPlan *n, uint64_t now) {
 /* The NICs that a reconcile leaves alone for now: they get no change and stay degraded. */
 static PlanHold *heal_holds(const Manager *m, size_t *ret_n) {
         PlanHold *holds = calloc(m->n_heals ? m->n_heals : 1, sizeof(PlanHold));
-        uint64_t now = mono_usec();
+        uint64_t now = clock_usec(CLOCK_MONOTONIC);
         size_t n = 0;
 
         if (!holds)
@@ -706,7 +692,7 @@ static void drift_collect(const CallResult *c, size_t nic, NicDrift *ret) {
                 if (p->actions[k].nic == nic && (!c->done || c->done[k]))
                         ret->n_items += action_drift(&p->actions[k], ret->items + ret->n_items,
                                                      DRIFT_MAX - ret->n_items);
-        ret->usec = now_usec();
+        ret->usec = clock_usec(CLOCK_REALTIME);
 }
 
 /* A NIC that was configured before this reconcile and needed changes drifted; one that appeared
@@ -721,7 +707,7 @@ static bool nic_drifted(const HealRecord *h, const NicStatus *before, size_t n_b
 
 static void reconcile_account(Manager *m, CallResult *c, const NicStatus *before,
                               size_t n_before, NicDrift *drift) {
-        uint64_t now = mono_usec();
+        uint64_t now = clock_usec(CLOCK_MONOTONIC);
 
         for (size_t i = 0; i < c->plan.n_nics; i++) {
                 NicPlan *n = &c->plan.nics[i];

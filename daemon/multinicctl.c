@@ -357,7 +357,6 @@ static const Column result_columns[] = {
         {},
 };
 
-/* Results whose state is "failed": Remove and Apply report per NIC. */
 /* Counts the failed NICs and lists them, "name (mac): why", for the error on stderr. */
 static size_t describe_failed(const cJSON *results, char *buf, size_t size) {
         const cJSON *row;

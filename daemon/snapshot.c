@@ -94,7 +94,8 @@ bool snapshot_default_routes_equal(const Snapshot *a, const Snapshot *b) {
         if (count_defaults(a) != count_defaults(b))
                 return false;
         for (size_t i = 0; i < a->n_routes; i++)
-                if (route_is_main_default(&a->routes[i]) && !snapshot_has_default_route(b, &a->routes[i]))
+                if (route_is_main_default(&a->routes[i]) &&
+                    !snapshot_has_default_route(b, &a->routes[i]))
                         return false;
         return true;
 }

@@ -56,6 +56,7 @@ int rtnl_link_change(struct nl_sock *sk, struct rtnl_link *orig, struct rtnl_lin
 int rtnl_addr_add(struct nl_sock *sk, struct rtnl_addr *addr, int flags) {
         static int (*real)(struct nl_sock *, struct rtnl_addr *, int);
         const char *fail = getenv("MULTINIC_FAULT_ADDR_ADD");
+        const char *die_at = getenv("MULTINIC_FAULT_KILL_AT_ADDR_ADD");
         char buf[INET_ADDRSTRLEN] = "";
         struct nl_addr *local = rtnl_addr_get_local(addr);
 
@@ -64,8 +65,7 @@ int rtnl_addr_add(struct nl_sock *sk, struct rtnl_addr *addr, int flags) {
                                                                                 "rtnl_addr_add");
         if (local && nl_addr_get_len(local) == 4)
                 inet_ntop(AF_INET, nl_addr_get_binary_addr(local), buf, sizeof(buf));
-        if (getenv("MULTINIC_FAULT_KILL_AT_ADDR_ADD") &&
-            strcmp(getenv("MULTINIC_FAULT_KILL_AT_ADDR_ADD"), buf) == 0) {
+        if (die_at && strcmp(die_at, buf) == 0) {
                 fprintf(stderr, "fault: killed before adding address %s\n", buf);
                 raise(SIGKILL);
         }
