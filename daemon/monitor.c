@@ -8,15 +8,20 @@
 #include "monitor.h"
 #include "netlink.h"
 
-/* Long enough to take in a burst (a rename is several events), short enough to heal within the
- * second the contract asks for. */
+/* A burst of events (a rename is several) ends after DEBOUNCE_USEC without one. A burst that
+ * does not end is cut DEBOUNCE_MAX_USEC after its first event, so that a steady stream of events
+ * still gets its reconciles, well within the second the contract asks for. */
 #define DEBOUNCE_USEC (50ULL * 1000ULL)
+#define DEBOUNCE_MAX_USEC (250ULL * 1000ULL)
+/* sd-event's default accuracy (250 ms) would swamp both. */
+#define DEBOUNCE_ACCURACY_USEC (1ULL * 1000ULL)
 
 struct Monitor {
         struct nl_sock *nl;
         struct udev *udev;
         struct udev_monitor *udev_monitor;
         sd_event_source *nl_source, *udev_source, *timer, *periodic;
+        uint64_t burst_start; /* CLOCK_MONOTONIC, the first event of the pending burst */
 };
 
 static int on_debounced(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -31,17 +36,23 @@ static int on_debounced(sd_event_source *s, uint64_t usec, void *userdata) {
 static void schedule(Manager *m) {
         Monitor *mon = m->monitor;
         int enabled = SD_EVENT_OFF;
+        uint64_t now, at;
 
-        if (mon->timer && sd_event_source_get_enabled(mon->timer, &enabled) >= 0 &&
-            enabled != SD_EVENT_OFF)
-                return; /* already pending: this event joins the burst */
+        if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
+                now = clock_usec(CLOCK_MONOTONIC);
+        if (!mon->timer || sd_event_source_get_enabled(mon->timer, &enabled) < 0 ||
+            enabled == SD_EVENT_OFF)
+                mon->burst_start = now;
+        at = now + DEBOUNCE_USEC;
+        if (at > mon->burst_start + DEBOUNCE_MAX_USEC)
+                at = mon->burst_start + DEBOUNCE_MAX_USEC;
         if (mon->timer) {
-                (void) sd_event_source_set_time_relative(mon->timer, DEBOUNCE_USEC);
+                (void) sd_event_source_set_time(mon->timer, at);
                 (void) sd_event_source_set_enabled(mon->timer, SD_EVENT_ONESHOT);
                 return;
         }
-        (void) sd_event_add_time_relative(m->event, &mon->timer, CLOCK_MONOTONIC, DEBOUNCE_USEC,
-                                          0, on_debounced, m);
+        (void) sd_event_add_time(m->event, &mon->timer, CLOCK_MONOTONIC, at,
+                                 DEBOUNCE_ACCURACY_USEC, on_debounced, m);
 }
 
 static int ignore_msg(struct nl_msg *msg, void *userdata) {
