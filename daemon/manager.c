@@ -3,6 +3,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "cjson-util.h"
 #include "execute.h"
 #include "fileio.h"
 #include "log.h"
@@ -525,12 +526,15 @@ static bool plan_nic_has_actions(const Plan *p, size_t nic) {
         return false;
 }
 
-/* Before the first change, the NICs about to be taken over join the kept state with their
- * original names: a multinicd killed half-way, or a host that lost power, knows them after the
- * restart and can give them back. Written only when the set grows, so rarely. */
-static int save_intent(Manager *m, const Plan *p) {
-        State s = { .desired = m->state.desired };
-        bool grew = false;
+/* Before the first change, the kept state learns what the call is about to do: the NICs about to
+ * be taken over, with their original names, and the spec a caller asked for. A multinicd killed
+ * half-way, or after its answer but before the state file followed, or a host that lost power,
+ * knows both after the restart: it gives the NICs back, or applies the spec that was answered.
+ * Written only when one of them changes, so never for a no-op. */
+static int save_intent(Manager *m, const Plan *p, cJSON *desired) {
+        State s = { .desired = desired };
+        bool changed = !m->state.desired != !desired ||
+                       (desired && !cJSON_Compare(m->state.desired, desired, true));
         int r = 0;
 
         for (size_t i = 0; r >= 0 && i < m->state.n_nics; i++)
@@ -540,9 +544,9 @@ static int save_intent(Manager *m, const Plan *p) {
                     !plan_nic_has_actions(p, i))
                         continue;
                 r = state_append(&s, &p->nics[i].record);
-                grew = true;
+                changed = true;
         }
-        if (r >= 0 && grew) {
+        if (r >= 0 && changed) {
                 r = state_save(m->root, &s);
                 m->state_unsaved = true; /* the file must say what the call ends with */
         }
@@ -553,9 +557,9 @@ static int save_intent(Manager *m, const Plan *p) {
 
 static int apply_spec(Manager *m, Spec *spec, CallResult *ret, Error *e, bool internal) {
         _cleanup_(freep) PlanHold *holds = NULL;
+        _cleanup_(cJSON_Deletep) cJSON *desired = NULL;
         Snapshot before = {};
         size_t n_holds = 0;
-        cJSON *desired;
         int r;
 
         r = check_instance(m, spec, e);
@@ -564,11 +568,15 @@ static int apply_spec(Manager *m, Spec *spec, CallResult *ret, Error *e, bool in
         /* A reconcile leaves the NICs it stopped healing alone; a caller's Apply does not. */
         if (internal && !(holds = heal_holds(m, &n_holds)))
                 return -ENOMEM;
+        /* A reconcile applies a spec with held NICs put back; the caller's spec stays. */
+        desired = internal ? cJSON_Duplicate(m->state.desired, true) : spec_to_json(spec);
+        if (!desired)
+                return -ENOMEM;
         r = snapshot_take(m, &before, e);
         if (r < 0)
                 return r;
         r = plan_build(spec, &m->state, &before, &m->config, holds, n_holds, &ret->plan, e);
-        if (r >= 0 && (r = save_intent(m, &ret->plan)) < 0)
+        if (r >= 0 && (r = save_intent(m, &ret->plan, desired)) < 0)
                 error_set(e, ERROR_KIND_FAILED, r, "Saving the managed state failed, nothing "
                           "was changed: %s", strerror(-r));
         if (r >= 0)
@@ -580,13 +588,9 @@ static int apply_spec(Manager *m, Spec *spec, CallResult *ret, Error *e, bool in
                 snprintf(m->last_error, sizeof(m->last_error), "%s", e->message);
                 return r;
         }
-        /* A reconcile applies a spec with held NICs put back; the caller's spec stays. */
-        desired = internal ? cJSON_Duplicate(m->state.desired, true) : spec_to_json(spec);
-        if (!desired)
-                return -ENOMEM;
         if (!internal)
                 held_update(m, &ret->plan);
-        return finish_call(m, ret, false, spec->options.persist, desired, internal);
+        return finish_call(m, ret, false, spec->options.persist, TAKE_PTR(desired), internal);
 }
 
 int manager_apply(Manager *m, Spec *spec, CallResult *ret, Error *e) {

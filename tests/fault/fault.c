@@ -5,7 +5,10 @@
  *   MULTINIC_FAULT_ADDR_ADD=A.B.C.D adding that IPv4 address fails with ENOSPC
  *   MULTINIC_FAULT_KILL_AT_ADDR_ADD=A.B.C.D
  *                                   the process is killed (SIGKILL) just before it adds that
- *                                   address: a daemon that dies half-way through an Apply */
+ *                                   address: a daemon that dies half-way through an Apply
+ *   MULTINIC_FAULT_STATE_SAVE_DELAY_MS=N
+ *                                   every write of the managed state file waits N ms before
+ *                                   its rename: a window in which to kill the daemon */
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <net/if.h>
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 int rtnl_link_change(struct nl_sock *sk, struct rtnl_link *orig, struct rtnl_link *changes,
@@ -74,4 +78,21 @@ int rtnl_addr_add(struct nl_sock *sk, struct rtnl_addr *addr, int flags) {
                 return -NLE_NOMEM;
         }
         return real(sk, addr, flags);
+}
+
+int rename(const char *from, const char *to) {
+        static int (*real)(const char *, const char *);
+        const char *delay = getenv("MULTINIC_FAULT_STATE_SAVE_DELAY_MS");
+        size_t n = strlen(to);
+
+        if (!real)
+                real = (int (*)(const char *, const char *)) dlsym(RTLD_NEXT, "rename");
+        if (delay && n >= 11 && strcmp(to + n - 11, "/state.json") == 0) {
+                long ms = strtol(delay, NULL, 10);
+                struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+
+                fprintf(stderr, "fault: holding the state file back for %ld ms\n", ms);
+                nanosleep(&ts, NULL);
+        }
+        return real(from, to);
 }

@@ -1,11 +1,13 @@
 """Managed state outlives the daemon process."""
+import os
+import signal
 import subprocess
 
 import dbus
 import pytest
 
 from conftest import (add_case01_nics, assert_nic_configured, assert_nic_released, case01_spec,
-                      fault_env)
+                      fault_env, poll)
 
 
 def test_restarted_daemon_knows_what_it_manages(node, daemon):
@@ -131,3 +133,31 @@ def test_a_nic_whose_takeover_failed_is_not_kept_across_a_restart(node, build, s
     results = daemon.remove()
     assert [r["macAddress"] for r in results] == [spec[0]["macAddress"]]
     assert node.link("ens5") is not None and node.ipv4("ens5") == []
+
+
+def test_daemon_killed_after_its_answer_but_before_its_state_file_keeps_what_it_answered(
+        node, build, start_daemon):
+    add_case01_nics(node)
+    spec = case01_spec()
+    daemon = start_daemon()
+    daemon.apply(spec)
+    daemon.stop()
+    daemon.extra_env.update(fault_env(build, STATE_SAVE_DELAY_MS="4000"))
+    daemon.start()
+    changed = [dict(spec[0], address="10.1.0.21"), spec[1]]
+
+    # The answer comes; multinicd dies before the state file written after it is renamed.
+    state, _ = daemon.apply_raw(changed)
+    assert str(state) == "Configured"
+    os.kill(daemon.proc.pid, signal.SIGKILL)
+    assert daemon.proc.wait(5) == -9
+    daemon.proc = daemon.client = None
+    daemon.extra_env.pop("MULTINIC_FAULT_STATE_SAVE_DELAY_MS")
+    daemon.start()
+
+    # The restarted daemon applies what it answered, not the spec before it.
+    poll(lambda: [i["address"] for i in daemon.prop("Interfaces")] == ["10.1.0.21", "10.1.0.12"],
+         timeout=5, what="Interfaces with the answered address")
+    for entry in changed:
+        assert_nic_configured(node, entry)
+    assert [a["local"] for a in node.ipv4("multinic0")] == ["10.1.0.21"]
