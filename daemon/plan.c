@@ -366,14 +366,17 @@ static void check_names(Plan *p, const Spec *spec, const Snapshot *s) {
         }
 }
 
+/* A device that reports no maximum gets IPv4's own ceiling, the largest packet it can carry. */
+#define IPV4_MTU_MAX 65535U
+
 static void check_mtu(NicPlan *n, size_t spec_idx, const LinkInfo *l) {
-        uint32_t mtu = n->spec->mtu;
+        uint32_t mtu = n->spec->mtu, max = l->max_mtu > 0 ? l->max_mtu : IPV4_MTU_MAX;
 
         if (mtu == 0)
                 return;
-        if (l->max_mtu > 0 && mtu > l->max_mtu)
+        if (mtu > max)
                 nic_fail(n, "interfaces[%zu].mtu: %u is above the maximum %u of %s", spec_idx,
-                         mtu, l->max_mtu, l->name);
+                         mtu, max, l->name);
         else if (l->min_mtu > 0 && mtu < l->min_mtu)
                 nic_fail(n, "interfaces[%zu].mtu: %u is below the minimum %u of %s", spec_idx,
                          mtu, l->min_mtu, l->name);

@@ -328,6 +328,35 @@ static void test_mtu_above_device_maximum_fails_that_nic_only(void) {
         snapshot_done(&s);
 }
 
+/* A device's own minimum counts; a device that reports no maximum gets the IPv4 ceiling. */
+static void test_mtu_outside_device_limits_or_ipv4_ceiling_fails_that_nic(void) {
+        Snapshot s;
+        Spec spec;
+        State state = {};
+        Plan p;
+        Error e = {};
+
+        baseline(&s);
+        add_link(&s, 3, "ens4", 1)->min_mtu = 1280;
+        add_link(&s, 4, "ens5", 2)->max_mtu = 0;
+        spec_init(&spec);
+        spec_add(&spec, 0, 1, "10.1.0.11", NULL);
+        spec_add(&spec, 1, 2, "10.1.0.12", NULL);
+        spec.interfaces[0].mtu = 1000;
+        spec.interfaces[1].mtu = 70000;
+        ASSERT_EQ(spec_validate(&spec, &e), 0);
+        build(&spec, &state, &s, &p, &e);
+
+        ASSERT_EQ(p.nics[0].outcome, NIC_FAILED);
+        ASSERT_STREQ(p.nics[0].message, "interfaces[0].mtu: 1000 is below the minimum 1280 of ens4");
+        ASSERT_EQ(p.nics[1].outcome, NIC_FAILED);
+        ASSERT_STREQ(p.nics[1].message,
+                     "interfaces[1].mtu: 70000 is above the maximum 65535 of ens5");
+        plan_done(&p);
+        spec_done(&spec);
+        snapshot_done(&s);
+}
+
 static void test_release_restores_original_name_and_sysctls(void) {
         Snapshot s;
         Spec spec;
@@ -641,6 +670,7 @@ int main(void) {
         RUN_TEST(test_guards_refuse_primary_in_use_and_held_address);
         RUN_TEST(test_missing_mac_is_pending_and_ambiguous_mac_fails);
         RUN_TEST(test_mtu_above_device_maximum_fails_that_nic_only);
+        RUN_TEST(test_mtu_outside_device_limits_or_ipv4_ceiling_fails_that_nic);
         RUN_TEST(test_release_restores_original_name_and_sysctls);
         RUN_TEST(test_address_change_removes_routes_before_the_address);
         RUN_TEST(test_stage_two_is_planned_on_the_kernel_after_stage_one);
