@@ -134,7 +134,7 @@ def test_unreadable_file_exits_2(ctl):
     assert "/nonexistent/spec.yaml" in p.stderr
 
 
-def test_concurrent_applies_are_served_one_after_the_other(sample_node, ctl, build, daemon):
+def test_two_concurrent_applies_both_succeed_and_leave_one_whole_spec(sample_node, ctl, build, daemon):
     other = [dict(e, address=a, mtu=1400)
              for e, a in zip(SAMPLE_SPEC, ("11.11.11.237", "11.11.11.248"))]
     env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=daemon.bus.address)
