@@ -79,20 +79,30 @@ def wait_for(journal, what, **match):
     return poll(lambda: journal.entries(**match), timeout=10, what=what)
 
 
-def test_each_change_has_its_nic_and_action_in_the_journal(node, journal, jdaemon):
+def action_lines(journal, mac, at_least):
+    """The entries of mac's changes, once there are at least at_least of them."""
+    lines = [e for e in journal.entries(MAC=mac) if "MULTINIC_ACTION" in e]
+    return lines if len(lines) >= at_least else None
+
+
+def test_each_change_has_its_nic_and_action_in_the_journal_once(node, journal, jdaemon):
     add_case01_nics(node)
     spec = case01_spec()
+    planned = jdaemon.plan(spec)
 
     state, _ = jdaemon.apply(spec)
 
     assert state == "Configured"
     for entry in spec:
-        changes = wait_for(journal, "the changes", MAC=entry["macAddress"])
-        actions = {e["MULTINIC_ACTION"] for e in changes if "MULTINIC_ACTION" in e}
-        assert {"rename", "set-mtu", "add-address", "set-up", "add-rule",
-                "add-route"} <= actions, actions
-        named = [e for e in changes if e.get("MULTINIC_ACTION") == "add-address"]
-        assert named[0]["INTERFACE"] == entry["name"] and named[0]["PRIORITY"] == "6"
+        want = sorted(c["action"] for c in planned if c["macAddress"] == entry["macAddress"])
+        assert {"rename", "set-mtu", "add-address", "set-up", "add-rule", "add-route"} <= set(want)
+        # One info line per change made, no more and no fewer.
+        changes = poll(lambda: action_lines(journal, entry["macAddress"], len(want)),
+                       timeout=10, what="a line for each change")
+        assert sorted(e["MULTINIC_ACTION"] for e in changes) == want
+        assert {e["PRIORITY"] for e in changes} == {"6"}
+        named = [e for e in changes if e["MULTINIC_ACTION"] == "add-address"]
+        assert named[0]["INTERFACE"] == entry["name"]
         assert entry["address"] in named[0]["MESSAGE"]
 
 
