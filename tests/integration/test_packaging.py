@@ -44,8 +44,7 @@ MULTINICD_FILES = {
     "usr/share/man/man1/multinicctl.1.gz": None,
     "usr/share/man/man5/multinicd.dbus.5.gz": None,
     "usr/share/man/man8/multinicd.8.gz": None,
-    # The polkit action and rule, once polkit/ has them.
-    **{path: src for path, src in POLKIT.items() if (REPO / src).exists()},
+    **POLKIT,
 }
 BRIDGE_FILES = {
     "usr/bin/multinic-bridge": None,
