@@ -310,9 +310,23 @@ static bool has_marker(const char *text) {
         return strncmp(text, PERSIST_MARKER, n) == 0 && (text[n] == '\n' || text[n] == 0);
 }
 
+/* Whether the file at path already is what f asks for: its content, its mode, and the owner a
+ * write would give it (the writer, and the group of a setgid directory). NetworkManager ignores a
+ * keyfile that another user owns, whatever its content. */
+static bool file_is_current(const char *path, const char *dir, const char *old,
+                            const PersistFile *f) {
+        struct stat st, dst;
+        gid_t gid = getegid();
+
+        if (!old || !streq(old, f->content) || stat(path, &st) < 0)
+                return false;
+        if (stat(dir, &dst) == 0 && (dst.st_mode & S_ISGID))
+                gid = dst.st_gid;
+        return (st.st_mode & 07777) == f->mode && st.st_uid == geteuid() && st.st_gid == gid;
+}
+
 int persist_write(const char *root, const PersistFile *f, char **ret_old, bool *ret_written) {
         _cleanup_(freep) char *path = NULL, *dir = NULL, *old = NULL;
-        struct stat st;
         int r;
 
         *ret_written = false;
@@ -324,14 +338,13 @@ int persist_write(const char *root, const PersistFile *f, char **ret_old, bool *
                 return r;
         if (old && !has_marker(old))
                 return -EEXIST;
-        /* Same content and mode: leave the file, and its mtime, alone. */
-        if (old && streq(old, f->content) && stat(path, &st) == 0 &&
-            (st.st_mode & 07777) == f->mode)
-                goto done;
-
         dir = strndup(path, (size_t) (strrchr(path, '/') - path));
         if (!dir)
                 return -ENOMEM;
+        /* Already right: leave the file, and its mtime, alone. */
+        if (file_is_current(path, dir, old, f))
+                goto done;
+
         r = mkdir_parents(dir, 0755);
         if (r < 0)
                 return r;

@@ -47,8 +47,9 @@ int render_link(const ManagedNic *m, char **ret);
 int render_sysctl(const State *state, const Config *config, char **ret);
 void keyfile_uuid(const uint8_t mac[6], char ret[37]);
 
-/* Writes one file unless it already has this content. A file there without the marker is never
- * replaced (-EEXIST). ret_old gets the previous content (NULL if there was none), for undo. */
+/* Writes one file unless it already has this content, mode and owner. A file there without the
+ * marker is never replaced (-EEXIST). ret_old gets the previous content (NULL if there was
+ * none), for undo. */
 int persist_write(const char *root, const PersistFile *f, char **ret_old, bool *ret_written);
 /* Puts back what persist_write replaced: the old content, or no file. */
 int persist_restore(const char *root, const PersistFile *f, const char *old);

@@ -1,6 +1,9 @@
 """Field case 12: under umask 022, a stale keyfile 0644 is replaced by one that is root's alone
-from the moment it appears, and NetworkManager (which ignores keyfiles others can read) loads it."""
-from conftest import assert_nic_configured, case01_spec
+from the moment it appears, and NetworkManager (which ignores keyfiles others can read or own)
+loads it."""
+import os
+
+from conftest import NOBODY, assert_nic_configured, case01_spec, poll
 from persistence import (KEYFILE_DIR, MARKER, FileWatcher, keyfile_path, parse_unit, rocky_root,
                          sections)
 
@@ -82,5 +85,33 @@ def test_keyfile_with_the_right_content_but_mode_0644_is_made_root_only(node, st
     assert (oct(st.st_mode & 0o7777), st.st_uid, st.st_gid) == ("0o600", 0, 0)
     assert keyfile.read_bytes() == current
     nm = network_manager(node.ns, daemon.root / KEYFILE_DIR)
+    [uuid] = [c["uuid"] for c in sections(parse_unit(current.decode()), "connection")]
+    assert nm.wait_profiles(["multinic-multinic0"]) == {"multinic-multinic0": uuid}
+
+
+def test_keyfile_with_the_right_content_and_mode_but_another_owner_is_given_back_to_root(
+        node, start_daemon, network_manager):
+    """NetworkManager ignores a keyfile that root does not own, however right its content and
+    mode: a chown is a change multinicd must undo like a chmod."""
+    daemon = start(node, start_daemon)
+    spec = case01_spec()[:1]
+    daemon.apply(spec)
+    keyfile = daemon.root / KEYFILE
+    current = keyfile.read_bytes()
+    daemon.stop()
+    os.chown(keyfile, NOBODY, NOBODY)
+    nm = network_manager(node.ns, daemon.root / KEYFILE_DIR)
+    poll(lambda: f"File owner ({NOBODY}) is insecure" in nm.log(), timeout=15,
+         what=f"NetworkManager to refuse the keyfile of uid {NOBODY}")
+    assert nm.profiles() == {}
+
+    daemon.start()
+    state, results = daemon.apply(spec)
+
+    assert state == "Configured", results
+    st = keyfile.stat()
+    assert (oct(st.st_mode & 0o7777), st.st_uid, st.st_gid) == ("0o600", 0, 0)
+    assert keyfile.read_bytes() == current
+    nm.reload()
     [uuid] = [c["uuid"] for c in sections(parse_unit(current.decode()), "connection")]
     assert nm.wait_profiles(["multinic-multinic0"]) == {"multinic-multinic0": uuid}
