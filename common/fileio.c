@@ -23,7 +23,7 @@ static int write_all(int fd, const void *data, size_t len) {
         return 0;
 }
 
-static int fsync_parent(const char *path) {
+int fsync_parent(const char *path) {
         _cleanup_(freep) char *copy = strdup(path);
         _cleanup_(closep) int fd = -1;
 
@@ -33,6 +33,21 @@ static int fsync_parent(const char *path) {
         if (fd < 0)
                 return negative_errno();
         return fsync(fd) < 0 ? negative_errno() : 0;
+}
+
+bool atomic_temp_target(const char *name, char *ret, size_t n) {
+        const char *dot = strrchr(name, '.');
+        size_t len;
+
+        if (strncmp(name, ".#", 2) != 0 || !dot || dot <= name + 2 || !dot[1] ||
+            strspn(dot + 1, "0123456789") != strlen(dot + 1))
+                return false;
+        len = (size_t) (dot - name - 2);
+        if (len >= n)
+                return false;
+        memcpy(ret, name + 2, len);
+        ret[len] = 0;
+        return true;
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {

@@ -1,8 +1,11 @@
 /* Rendering and writing of the persistence files: netplan, NetworkManager keyfile plus systemd
- * .link, and sysctl.d. Every file starts with PERSIST_MARKER; no other file is ever touched. */
+ * .link, and sysctl.d. Every file starts with PERSIST_MARKER; no other file is ever touched, but
+ * the temporary files of multinicd's own writes. */
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <uuid/uuid.h>
 
@@ -14,15 +17,20 @@
 #define KEYFILE_DIR "/etc/NetworkManager/system-connections"
 #define LINK_DIR "/etc/systemd/network"
 #define SYSCTL_DIR "/etc/sysctl.d"
+#define STATE_DIR "/var/lib/multinic"
 
-/* Where multinicd's files live and how they are named; used to find orphans too. */
+/* Where multinicd writes files and how they are named: to find orphans (marked files that no NIC
+ * needs any more) and the temporary files ".#<name>.<pid>" that a crash left. The state file is
+ * not a persistence file: only its temporary files are cleaned up here. */
 static const struct {
         const char *dir, *glob;
+        bool orphans;
 } persist_locations[] = {
-        { NETPLAN_DIR, "90-multinic-*.yaml" },
-        { KEYFILE_DIR, "multinic-*.nmconnection" },
-        { LINK_DIR, "10-multinic-*.link" },
-        { SYSCTL_DIR, "90-multinic.conf" },
+        { NETPLAN_DIR, "90-multinic-*.yaml", true },
+        { KEYFILE_DIR, "multinic-*.nmconnection", true },
+        { LINK_DIR, "10-multinic-*.link", true },
+        { SYSCTL_DIR, "90-multinic.conf", true },
+        { STATE_DIR, "state.json", false },
 };
 
 const char *persist_backend_to_string(PersistBackend b) {
@@ -367,7 +375,10 @@ int persist_restore(const char *root, const PersistFile *f, const char *old) {
                 return r;
         if (old)
                 return write_file_atomic(path, old, strlen(old), f->mode);
-        return unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
+        if (unlink(path) < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        /* Else the file may be back after a crash, and the NIC's rollback undone on disk. */
+        return fsync_parent(path);
 }
 
 static bool set_has(const PersistSet *set, const char *path) {
@@ -377,10 +388,33 @@ static bool set_has(const PersistSet *set, const char *path) {
         return false;
 }
 
-static int remove_orphans_in(const char *root, const char *dir, const char *glob,
-                             const PersistSet *set) {
+/* Whether the entry name in dir is ours to delete: a marked file named like ours that the set
+ * does not hold, or a temporary file of ours. multinicd writes one file at a time and runs once
+ * per root (it owns its bus name), so a temporary file seen here is one a crash left. */
+static bool is_leftover(const char *full, const char *dir, const char *glob, bool orphans,
+                        const char *name, const PersistSet *set) {
+        _cleanup_(freep) char *path = NULL, *text = NULL;
+        char rel[sizeof(((PersistFile *) NULL)->path)], target[NAME_MAX + 1];
+
+        if (atomic_temp_target(name, target, sizeof(target)))
+                return fnmatch(glob, target, 0) == 0;
+        if (!orphans || fnmatch(glob, name, 0) != 0 ||
+            (size_t) snprintf(rel, sizeof(rel), "%s/%s", dir, name) >= sizeof(rel) ||
+            set_has(set, rel) || asprintf(&path, "%s/%s", full, name) < 0)
+                return false;
+        /* Without the marker it is not ours, and never touched. */
+        return read_file(path, 1 << 20, &text, NULL) >= 0 && has_marker(text);
+}
+
+static void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
+
+static int remove_leftovers_in(const char *root, const char *dir, const char *glob, bool orphans,
+                               const PersistSet *set) {
         _cleanup_(freep) char *full = NULL;
-        DIR *d;
+        _cleanup_(closedirp) DIR *d = NULL;
         struct dirent *de;
         int n = 0;
 
@@ -389,21 +423,13 @@ static int remove_orphans_in(const char *root, const char *dir, const char *glob
         d = opendir(full);
         if (!d)
                 return errno == ENOENT ? 0 : negative_errno();
-        while ((de = readdir(d))) {
-                _cleanup_(freep) char *path = NULL, *text = NULL;
-                char rel[sizeof(((PersistFile *) NULL)->path)];
-
-                if (fnmatch(glob, de->d_name, 0) != 0 ||
-                    (size_t) snprintf(rel, sizeof(rel), "%s/%s", dir, de->d_name) >= sizeof(rel))
-                        continue;
-                if (set_has(set, rel) || asprintf(&path, "%s/%s", full, de->d_name) < 0)
-                        continue;
-                if (read_file(path, 1 << 20, &text, NULL) < 0 || !has_marker(text))
-                        continue; /* not ours: never touched */
-                if (unlink(path) == 0)
+        while ((de = readdir(d)))
+                if (is_leftover(full, dir, glob, orphans, de->d_name, set) &&
+                    unlinkat(dirfd(d), de->d_name, 0) == 0)
                         n++;
-        }
-        closedir(d);
+        /* Once per directory, so that no deleted file is back after a crash. */
+        if (n > 0 && fsync(dirfd(d)) < 0)
+                return negative_errno();
         return n;
 }
 
@@ -411,8 +437,8 @@ int persist_remove_orphans(const char *root, const PersistSet *set) {
         int n = 0, r;
 
         for (size_t i = 0; i < ELEMENTSOF(persist_locations); i++) {
-                r = remove_orphans_in(root, persist_locations[i].dir, persist_locations[i].glob,
-                                      set);
+                r = remove_leftovers_in(root, persist_locations[i].dir, persist_locations[i].glob,
+                                        persist_locations[i].orphans, set);
                 if (r < 0)
                         return r;
                 n += r;

@@ -51,8 +51,10 @@ void keyfile_uuid(const uint8_t mac[6], char ret[37]);
  * marker is never replaced (-EEXIST). ret_old gets the previous content (NULL if there was
  * none), for undo. */
 int persist_write(const char *root, const PersistFile *f, char **ret_old, bool *ret_written);
-/* Puts back what persist_write replaced: the old content, or no file. */
+/* Puts back what persist_write replaced: the old content, or no file (and the directory
+ * fsynced). */
 int persist_restore(const char *root, const PersistFile *f, const char *old);
 /* Deletes every file multinicd owns (marker first) in the persistence directories that the set
- * does not hold. Returns the number deleted. */
+ * does not hold, and the temporary files of its atomic writes that a crash left there and in the
+ * state directory; then fsyncs each directory it deleted from. Returns the number deleted. */
 int persist_remove_orphans(const char *root, const PersistSet *set);
