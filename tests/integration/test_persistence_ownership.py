@@ -1,12 +1,13 @@
-"""Which files the daemon writes, rewrites and deletes: only its own (marker first), only when the
-managed state changed, never with persist off or without a backend."""
+"""Which files the daemon writes, rewrites and deletes: only its own (marker first, or its
+temporary files that a crash left), only when the managed state changed, never with persist off or
+without a backend."""
 import pytest
 
 from conftest import (DEBIAN_OS_RELEASE, NIC_SYSCTLS, add_case01_nics, assert_nic_configured,
                       by_mac, case01_spec)
-from persistence import (KEYFILE_DIR, MARKER, ROCKY_OS_RELEASE, SYSCTL_FILE, UBUNTU_OS_RELEASE,
-                         etc_files, identities, keyfile_path, link_path, netplan_path,
-                         netplan_root, parse_sysctl_file, rocky_root)
+from persistence import (KEYFILE_DIR, MARKER, ROCKY_OS_RELEASE, STATE_FILE, SYSCTL_FILE,
+                         UBUNTU_OS_RELEASE, etc_files, identities, keyfile_path, link_path,
+                         netplan_path, netplan_root, parse_sysctl_file, rocky_root)
 
 FOREIGN_KEYFILE = f"{KEYFILE_DIR}/multinic-foreign.nmconnection"  # matches the daemon's pattern
 FOREIGN = {
@@ -322,3 +323,44 @@ def test_nic_whose_port_is_detached_keeps_its_files(node, start_daemon):
     assert [r["state"] for r in results] == ["unchanged", "pending"]
     assert {rel: v for rel, v in identities(daemon.root).items() if rel.startswith("etc/")} == \
         {rel: v for rel, v in written.items() if rel.startswith("etc/")}
+
+
+# Temporary files of the daemon's atomic writes (".#<name>.<pid>") that a crash left, and files
+# that only look alike, planted while it is stopped.
+STALE_TEMPORARIES = [f"{KEYFILE_DIR}/.#multinic-multinic0.nmconnection.4242",
+                     f"{KEYFILE_DIR}/.#multinic-multinic9.nmconnection.1",
+                     "etc/systemd/network/.#10-multinic-multinic1.link.4242",
+                     "etc/sysctl.d/.#90-multinic.conf.77",
+                     f"{STATE_FILE.rsplit('/', 1)[0]}/.#state.json.4242"]
+LOOKALIKES = {
+    f"{KEYFILE_DIR}/.#office.nmconnection.4242": (b"[connection]\n", 0o600),  # not our name
+    f"{KEYFILE_DIR}/.#multinic-multinic0.nmconnection": (b"", 0o600),  # no pid
+    f"{KEYFILE_DIR}/.#multinic-multinic0.nmconnection.42x": (b"", 0o600),  # not a pid
+    f"{KEYFILE_DIR}/.#90-multinic-multinic0.yaml.4242": (b"", 0o600),  # another directory's name
+    f"{KEYFILE_DIR}/multinic-multinic0.nmconnection.4242": (b"", 0o600),  # not a dot file
+    "etc/sysctl.d/.#50-site.conf.77": (b"net/ipv4/ip_forward = 1\n", 0o644),
+}
+
+
+def test_temporary_files_a_crash_left_are_removed_and_nothing_else(node, start_daemon):
+    daemon = start_daemon(**rocky_root())
+    add_case01_nics(node)
+    spec = case01_spec()
+    daemon.apply(spec)
+    daemon.stop()
+    for rel in STALE_TEMPORARIES:
+        (daemon.root / rel).write_bytes(f"{MARKER}\n[conn".encode())  # cut off mid-write
+    for rel, (content, mode) in LOOKALIKES.items():
+        (daemon.root / rel).write_bytes(content)
+        (daemon.root / rel).chmod(mode)
+    before = identities(daemon.root)
+
+    daemon.start()
+    state, results = daemon.apply(spec)
+
+    assert state == "Configured", results
+    after = identities(daemon.root)
+    assert set(before) - set(after) == set(STALE_TEMPORARIES)
+    assert {rel: after[rel] for rel in LOOKALIKES} == {rel: before[rel] for rel in LOOKALIKES}
+    assert set(etc_files(daemon.root)) == \
+        files_of("networkmanager", ["multinic0", "multinic1"]) | set(LOOKALIKES)

@@ -80,7 +80,8 @@ static void test_keyfile_never_takes_the_default_route_and_keeps_routes_in_the_t
 
         keyfile_uuid(m.mac, uuid);
         ASSERT_EQ(render_keyfile(&m, &text), 0);
-        ASSERT_TRUE(strncmp(text, PERSIST_MARKER "\n[connection]\n", strlen(PERSIST_MARKER) + 14) == 0);
+        ASSERT_TRUE(strncmp(text, PERSIST_MARKER "\n[connection]\n",
+                            strlen(PERSIST_MARKER) + 14) == 0);
         ASSERT_CONTAINS(text, uuid);
         ASSERT_CONTAINS(text, "interface-name=multinic0\n");
         ASSERT_CONTAINS(text, "[ethernet]\nmac-address=fa:16:3e:1c:1a:6e\nmtu=1450\n");
@@ -208,6 +209,19 @@ static void test_backend_follows_os_release(void) {
         }
 }
 
+static void test_temporary_file_names_give_their_target(void) {
+        char target[64];
+
+        ASSERT_TRUE(atomic_temp_target(".#multinic-a.b.nmconnection.4242", target, sizeof(target)));
+        ASSERT_STREQ(target, "multinic-a.b.nmconnection");
+        ASSERT_TRUE(!atomic_temp_target(".#multinic-a.nmconnection", target, sizeof(target)));
+        ASSERT_TRUE(!atomic_temp_target(".#multinic-a.nmconnection.", target, sizeof(target)));
+        ASSERT_TRUE(!atomic_temp_target(".#multinic-a.nmconnection.42x", target, sizeof(target)));
+        ASSERT_TRUE(!atomic_temp_target(".#.42", target, sizeof(target)));
+        ASSERT_TRUE(!atomic_temp_target("x.#multinic-a.yaml.42", target, sizeof(target)));
+        ASSERT_TRUE(!atomic_temp_target(".#multinic-a.yaml.42", target, 8));
+}
+
 int main(void) {
         RUN_TEST(test_netplan_file_matches_runtime_and_quotes_the_mac);
         RUN_TEST(test_netplan_without_policy_routing_has_only_the_address);
@@ -217,5 +231,6 @@ int main(void) {
         RUN_TEST(test_sysctl_file_lists_every_managed_nic);
         RUN_TEST(test_render_picks_files_per_backend);
         RUN_TEST(test_backend_follows_os_release);
+        RUN_TEST(test_temporary_file_names_give_their_target);
         return 0;
 }
