@@ -9,6 +9,7 @@ import pytest
 
 from conftest import (NIC_SYSCTLS, TABLE_BASE, assert_nic_configured, by_mac, case01_spec,
                       poll)
+from persistence import BACKEND_ROOTS, identities, nic_files, start_backend
 
 
 def configured(node, entry):
@@ -35,22 +36,35 @@ def test_late_nic_is_configured_when_it_appears(node, daemon):
         {e["macAddress"]: "configured" for e in spec}
 
 
-def test_detached_nic_becomes_pending_then_comes_back(node, daemon):
+def etc_identities(root):
+    """What a rewrite of a file under <root>/etc would change (the state file changes anyway)."""
+    return {k: v for k, v in identities(root).items() if k.startswith("etc/")}
+
+
+@pytest.mark.parametrize("backend", BACKEND_ROOTS)
+def test_detached_nic_becomes_pending_then_comes_back(node, start_daemon, backend):
+    daemon = start_backend(start_daemon, backend)
     node.nic("ens4", "fa:16:3e:00:00:01")
     node.nic("ens5", "fa:16:3e:00:00:02")
     spec = case01_spec()
     daemon.apply(spec)
+    files = etc_identities(daemon.root)
+    assert set(nic_files(backend, "multinic1")) <= set(files)
 
     node.ip("link", "del", "multinic1")
 
     poll(lambda: daemon.prop("State") == "Pending", timeout=5, what="State Pending")
     poll(lambda: node.rules_from(spec[1]["address"]) == [], timeout=5, what="its rule gone")
+    assert node.routes(TABLE_BASE + spec[1]["id"]) == []
     assert by_mac(daemon.prop("Interfaces"))[spec[1]["macAddress"]]["state"] == "pending"
     assert_nic_configured(node, spec[0])
+    # It may come back: its files stay, untouched.
+    assert etc_identities(daemon.root) == files
 
     node.nic("ens5", "fa:16:3e:00:00:02")
     poll(lambda: configured(node, spec[1]), timeout=5, what="the NIC configured again")
     poll(lambda: daemon.prop("State") == "Configured", timeout=5, what="State Configured")
+    assert etc_identities(daemon.root) == files
 
 
 # change made behind multinicd's back: (ip arguments, the drift record it must report: field,
