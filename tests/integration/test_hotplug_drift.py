@@ -127,7 +127,18 @@ def test_a_late_or_returning_nic_is_not_drift(node, daemon):
     assert "changed behind multinicd's back" not in daemon.log()
 
 
-def test_rp_filter_drift_is_healed_from_its_netconf_event(node, daemon):
+def assert_sysctl_drift_reported(daemon, mac, field, wanted, found):
+    drift = poll(lambda: drift_of(daemon, mac), timeout=5, what="drift reported")
+    assert drift == [{"field": field, "wanted": wanted, "found": found}], drift
+    nic = by_mac(daemon.prop("Interfaces"))[mac]
+    assert nic["state"] == "configured" and nic["driftedAt"] > 0
+    assert f"{field} changed behind multinicd's back: {found}, wanted {wanted}; healed" in \
+        daemon.log()
+
+
+def test_rp_filter_drift_is_healed_from_its_netconf_event(node, start_daemon):
+    # The periodic check is an hour away: only the netconf event tells.
+    daemon = start_daemon("--check-interval=3600")
     node.nic("ens4", "fa:16:3e:00:00:01")
     entry = case01_spec()[0]
     daemon.apply([entry])
@@ -135,6 +146,7 @@ def test_rp_filter_drift_is_healed_from_its_netconf_event(node, daemon):
     node.write_sysctl("multinic0/rp_filter", "0")
 
     poll(lambda: node.sysctls("multinic0") == NIC_SYSCTLS, timeout=5, what="rp_filter healed")
+    assert_sysctl_drift_reported(daemon, entry["macAddress"], "rp_filter", "2", "0")
 
 
 def test_arp_sysctl_drift_is_healed_at_the_periodic_check(node, start_daemon):
@@ -147,6 +159,7 @@ def test_arp_sysctl_drift_is_healed_at_the_periodic_check(node, start_daemon):
     node.write_sysctl("multinic0/arp_ignore", "0")
 
     poll(lambda: node.sysctls("multinic0") == NIC_SYSCTLS, timeout=5, what="arp_ignore healed")
+    assert_sysctl_drift_reported(daemon, entry["macAddress"], "arp_ignore", "1", "0")
 
 
 def cpu_seconds(pid):
