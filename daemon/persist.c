@@ -2,10 +2,16 @@
  * .link, and sysctl.d. Every file starts with PERSIST_MARKER; no other file is ever touched, but
  * the temporary files of multinicd's own writes. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <uuid/uuid.h>
 
@@ -18,6 +24,7 @@
 #define LINK_DIR "/etc/systemd/network"
 #define SYSCTL_DIR "/etc/sysctl.d"
 #define STATE_DIR "/var/lib/multinic"
+#define LINK_FALLBACK_GUARD "Type=ether"
 
 /* Where multinicd writes files and how they are named: to find orphans (marked files that no NIC
  * needs any more) and the temporary files ".#<name>.<pid>" that a crash left. The state file is
@@ -229,16 +236,53 @@ int render_keyfile(const ManagedNic *m, char **ret) {
         return render_end(&r, ret);
 }
 
-/* Type=ether keeps VLANs, bridges and bonds that share the MAC from matching. */
-int render_link(const ManagedNic *m, char **ret) {
+/* The guard that keeps VLANs, bridges, bonds and macvlans that share the MAC from matching:
+ * Driver=, which udev compares with ethtool's driver name, since systemd v239 (RHEL 8) compares
+ * Type= only with udev's DEVTYPE, which NICs lack, while v245 and later take "ether" for it. The
+ * stacked devices' drivers ("802.1Q VLAN Support", "bridge", "bonding", "macvlan") differ from
+ * any NIC's. Type=ether is the fallback for a NIC whose driver is not known. */
+int render_link(const ManagedNic *m, const char *driver, char **ret) {
         Render r;
 
         if (render_begin(&r, m) < 0)
                 return -ENOMEM;
-        fprintf(r.f, "[Match]\nMACAddress=%s\nType=ether\n\n[Link]\nName=%s\n", r.s.mac, m->name);
+        fprintf(r.f, "[Match]\nMACAddress=%s\n", r.s.mac);
+        if (driver && *driver) {
+                /* A glob list: a space or a glob character in the name matches itself as "?". */
+                fputs("Driver=", r.f);
+                for (const char *c = driver; *c; c++)
+                        fputc(isalnum((unsigned char) *c) || strchr("_-.:+", *c) ? *c : '?', r.f);
+                fputc('\n', r.f);
+        } else
+                fputs(LINK_FALLBACK_GUARD "\n", r.f);
+        fprintf(r.f, "\n[Link]\nName=%s\n", m->name);
         if (m->mtu > 0)
                 fprintf(r.f, "MTUBytes=%u\n", m->mtu);
         return render_end(&r, ret);
+}
+
+int persist_nic_driver(const ManagedNic *m, char *ret, size_t n) {
+        struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+        struct ifreq ifr = {};
+        _cleanup_(closep) int fd = -1;
+
+        /* The ioctls go through any socket; the unit allows AF_UNIX and AF_NETLINK only. */
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return negative_errno();
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", m->name);
+        /* The name may belong to another device by now: only the NIC with the MAC counts. */
+        if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0)
+                return negative_errno();
+        if (memcmp(ifr.ifr_hwaddr.sa_data, m->mac, 6) != 0)
+                return -ENODEV;
+        ifr.ifr_data = (void *) &info;
+        if (ioctl(fd, SIOCETHTOOL, &ifr) < 0)
+                return negative_errno();
+        if (!info.driver[0])
+                return -ENODATA;
+        snprintf(ret, n, "%.*s", (int) sizeof(info.driver), info.driver);
+        return 0;
 }
 
 int render_sysctl(const State *state, const Config *config, char **ret) {
@@ -271,7 +315,8 @@ static int set_add(PersistSet *set, size_t nic, mode_t mode, char *content, cons
 }
 
 static int render_nic(PersistBackend b, const ManagedNic *m, size_t nic, PersistSet *set) {
-        char *text = NULL;
+        char *text = NULL, driver[64];
+        bool known;
         int r;
 
         if (b == PERSIST_NETPLAN) {
@@ -283,10 +328,14 @@ static int render_nic(PersistBackend b, const ManagedNic *m, size_t nic, Persist
         if (r >= 0)
                 r = set_add(set, nic, 0600, text, KEYFILE_DIR, "multinic-", m->name,
                             ".nmconnection");
-        if (r >= 0)
-                r = render_link(m, &text);
+        if (r < 0)
+                return r;
+        known = persist_nic_driver(m, driver, sizeof(driver)) >= 0;
+        r = render_link(m, known ? driver : NULL, &text);
         if (r >= 0)
                 r = set_add(set, nic, 0644, text, LINK_DIR, "10-multinic-", m->name, ".link");
+        if (r >= 0)
+                set->files[set->n_files - 1].keep_driver = !known;
         return r;
 }
 
@@ -318,15 +367,33 @@ static bool has_marker(const char *text) {
         return strncmp(text, PERSIST_MARKER, n) == 0 && (text[n] == '\n' || text[n] == 0);
 }
 
+/* What to write: f's content, but for the .link file of a NIC whose driver cannot be read now
+ * (its port is detached) with the Driver= guard of the file already there in the fallback's
+ * place, so that the guard is not lost while the NIC is away. */
+static char *content_to_write(const PersistFile *f, const char *old) {
+        const char *fallback, *line;
+        char *out;
+
+        if (!f->keep_driver || !old ||
+            !(fallback = strstr(f->content, "\n" LINK_FALLBACK_GUARD "\n")) ||
+            !(line = strstr(old, "\nDriver=")))
+                return strdup(f->content);
+        if (asprintf(&out, "%.*s%.*s%s", (int) (fallback - f->content), f->content,
+                     (int) strcspn(line + 1, "\n") + 1, line,
+                     fallback + 1 + strlen(LINK_FALLBACK_GUARD)) < 0)
+                return NULL;
+        return out;
+}
+
 /* Whether the file at path already is what f asks for: its content, its mode, and the owner a
  * write would give it (the writer, and the group of a setgid directory). NetworkManager ignores a
  * keyfile that another user owns, whatever its content. */
 static bool file_is_current(const char *path, const char *dir, const char *old,
-                            const PersistFile *f) {
+                            const char *content, const PersistFile *f) {
         struct stat st, dst;
         gid_t gid = getegid();
 
-        if (!old || !streq(old, f->content) || stat(path, &st) < 0)
+        if (!old || !streq(old, content) || stat(path, &st) < 0)
                 return false;
         if (stat(dir, &dst) == 0 && (dst.st_mode & S_ISGID))
                 gid = dst.st_gid;
@@ -334,7 +401,7 @@ static bool file_is_current(const char *path, const char *dir, const char *old,
 }
 
 int persist_write(const char *root, const PersistFile *f, char **ret_old, bool *ret_written) {
-        _cleanup_(freep) char *path = NULL, *dir = NULL, *old = NULL;
+        _cleanup_(freep) char *path = NULL, *dir = NULL, *old = NULL, *content = NULL;
         int r;
 
         *ret_written = false;
@@ -347,16 +414,17 @@ int persist_write(const char *root, const PersistFile *f, char **ret_old, bool *
         if (old && !has_marker(old))
                 return -EEXIST;
         dir = strndup(path, (size_t) (strrchr(path, '/') - path));
-        if (!dir)
+        content = content_to_write(f, old);
+        if (!dir || !content)
                 return -ENOMEM;
         /* Already right: leave the file, and its mtime, alone. */
-        if (file_is_current(path, dir, old, f))
+        if (file_is_current(path, dir, old, content, f))
                 goto done;
 
         r = mkdir_parents(dir, 0755);
         if (r < 0)
                 return r;
-        r = write_file_atomic(path, f->content, strlen(f->content), f->mode);
+        r = write_file_atomic(path, content, strlen(content), f->mode);
         if (r < 0)
                 return r;
         *ret_written = true;
