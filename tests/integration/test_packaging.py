@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (REPO, Bus, Daemon, add_case01_nics, assert_nic_configured,
-                      assert_nic_released, case01_spec, make_root, run)
+from conftest import (DEBIAN_OS_RELEASE, REPO, Bus, Daemon, add_case01_nics,
+                      assert_nic_configured, assert_nic_released, case01_spec, make_root, run)
 
 pytestmark = pytest.mark.slow
 
@@ -351,13 +351,27 @@ def seccomp_filter(unit):
             "families": [ADDRESS_FAMILIES[f] for f in families.split()]}
 
 
+# backend: (os-release, directories of the root, the NICs' files)
+SANDBOX_BACKENDS = {
+    "netplan": (DEBIAN_OS_RELEASE, ["etc/netplan/"],
+                [f"etc/netplan/90-multinic-multinic{i}.yaml" for i in (0, 1)]),
+    "networkmanager": ("ID=rocky\nID_LIKE=\"rhel centos fedora\"\n",
+                       ["etc/NetworkManager/system-connections/", "etc/systemd/network/"],
+                       [f"etc/NetworkManager/system-connections/multinic-multinic{i}.nmconnection"
+                        for i in (0, 1)] +
+                       [f"etc/systemd/network/10-multinic-multinic{i}.link" for i in (0, 1)]),
+}
+
+
+@pytest.mark.parametrize("backend", SANDBOX_BACKENDS)
 def test_packaged_daemon_works_inside_the_units_capabilities_and_syscall_filter(
-        request, debs, node, bus, tmp_path):
+        request, debs, node, bus, tmp_path, backend):
     """What multinicd.service leaves the daemon (CapabilityBoundingSet=CAP_NET_ADMIN,
     NoNewPrivileges, its SystemCallFilter= and RestrictAddressFamilies= as a seccomp filter, and
     ProtectSystem=strict with its ReadWritePaths= and StateDirectory=, here on the scratch root) is
     enough for the whole Apply: renames, MTU, addresses, rules, routes, the per-NIC sysctls
-    (netlink, not /proc/sys) and the persistence files; and for Remove."""
+    (netlink, not /proc/sys) and the persistence files, the .link files with the NIC's driver
+    (an ethtool ioctl); and for Remove."""
     pytest.importorskip("seccomp", reason="python3-seccomp is not installed")
     unit = debs["multinicd"] / UNIT
     assert unit_settings(unit, "CapabilityBoundingSet") == ["CAP_NET_ADMIN"]
@@ -366,7 +380,9 @@ def test_packaged_daemon_works_inside_the_units_capabilities_and_syscall_filter(
     spec_file.write_text(json.dumps(seccomp_filter(unit)))
     helper = tmp_path / "seccomp-exec.py"
     helper.write_text(SECCOMP_EXEC)
-    root = make_root(tmp_path / "root", files={"etc/netplan/": "", "etc/sysctl.d/": ""})
+    os_release, directories, nic_files = SANDBOX_BACKENDS[backend]
+    root = make_root(tmp_path / "root", os_release=os_release,
+                     files={d: "" for d in directories + ["etc/sysctl.d/"]})
     (root / "var/lib/multinic").mkdir(parents=True, mode=0o700)
     writable = [root / p.lstrip("-/") for v in unit_settings(unit, "ReadWritePaths")
                 for p in v.split()]
@@ -404,8 +420,9 @@ def test_packaged_daemon_works_inside_the_units_capabilities_and_syscall_filter(
         assert state == "Configured", results
         for entry in spec:
             assert_nic_configured(node, entry)
-        assert {"etc/netplan/90-multinic-multinic0.yaml", "etc/netplan/90-multinic-multinic1.yaml",
-                "etc/sysctl.d/90-multinic.conf"} <= set(daemon.files())
+        assert set(nic_files) | {"etc/sysctl.d/90-multinic.conf"} <= set(daemon.files())
+        for link in (f for f in nic_files if f.endswith(".link")):
+            assert "\nDriver=veth\n" in (root / link).read_text(), link
 
         released = daemon.remove()
 

@@ -4,9 +4,9 @@ import os
 
 from conftest import (NIC_SYSCTLS, add_case01_nics, assert_nic_configured, case01_spec, run,
                       spec_name)
-from persistence import (KEYFILE_DIR, LINK_DIR, MARKER, SYSCTL_FILE, etc_files, keyfile_path,
-                         link_path, net_setup_link, parse_sysctl_file, parse_unit, rocky_root,
-                         scratch_namespace, sections)
+from persistence import (KEYFILE_DIR, LINK_DIR, MARKER, SYSCTL_FILE, etc_files, identities,
+                         keyfile_path, link_path, net_setup_link, parse_sysctl_file, parse_unit,
+                         rocky_root, scratch_namespace, sections)
 
 
 def start_rocky(node, start_daemon):
@@ -108,34 +108,59 @@ def test_keyfile_uuid_follows_the_mac(node, start_daemon):
     assert len(set(first.values())) == len(spec)
 
 
-def test_link_file_names_the_nic_by_mac_at_the_next_boot_and_no_bridge(node, start_daemon):
+def test_link_file_names_the_nic_by_mac_at_the_next_boot_and_no_bridge_or_macvlan(
+        node, start_daemon):
+    """The guard is the NIC's driver (Driver=veth here, as ethtool names it), which systemd's
+    .link matching has understood since before v239 (RHEL 8): Type=ether, which only v245 and later
+    match with a NIC, also let a macvlan with the NIC's MAC take its name."""
     daemon = start_rocky(node, start_daemon)
     spec = case01_spec()
     state, results = daemon.apply(spec)
     assert state == "Configured", results
     link_dir = daemon.root / LINK_DIR
     for entry in spec:
-        text = (link_dir / f"10-multinic-{spec_name(entry)}.link").read_text()
-        [link_section] = sections(parse_unit(text), "Link")
+        unit = parse_unit((link_dir / f"10-multinic-{spec_name(entry)}.link").read_text())
+        [match], [link_section] = sections(unit, "Match"), sections(unit, "Link")
+        assert match == {"MACAddress": entry["macAddress"], "Driver": "veth"}
         assert link_section["MTUBytes"] == str(node.link(spec_name(entry))["mtu"])
-    # The next boot: the same NICs under their kernel names, and a bridge that took one's MAC.
+    # The next boot: the same NICs under their kernel names, and a bridge and a macvlan that took
+    # one's MAC (VLANs and bonds cannot be made on the test kernel).
     boot = scratch_namespace(node, "b")
     for kernel_name, entry in zip(("ens4", "ens5"), spec):
         run("ip", "-n", boot, "link", "add", kernel_name, "address", entry["macAddress"],
             "type", "veth", "peer", "name", f"{kernel_name}p")
     run("ip", "-n", boot, "link", "add", "br0", "address", spec[0]["macAddress"], "type",
         "bridge")
+    run("ip", "-n", boot, "link", "add", "mv0", "link", "ens5p", "address",
+        spec[0]["macAddress"], "type", "macvlan")
 
     for kernel_name, entry in zip(("ens4", "ens5"), spec):
         props = net_setup_link(boot, link_dir, kernel_name)
         assert props.get("ID_NET_LINK_FILE") == \
             f"/etc/systemd/network/10-multinic-{spec_name(entry)}.link", props["log"]
         assert props.get("ID_NET_NAME") == spec_name(entry), props["log"]
-    bridge = net_setup_link(boot, link_dir, "br0")
-    assert not bridge.get("ID_NET_LINK_FILE", "").startswith("/etc/systemd/network/"), \
-        bridge["log"]
-    assert bridge.get("ID_NET_NAME") != spec_name(spec[0]), bridge["log"]
+    for stacked in ("br0", "mv0"):
+        props = net_setup_link(boot, link_dir, stacked)
+        assert not props.get("ID_NET_LINK_FILE", "").startswith("/etc/systemd/network/"), \
+            (stacked, props["log"])
+        assert props.get("ID_NET_NAME") != spec_name(spec[0]), (stacked, props["log"])
     # A NIC whose MAC no file names keeps the default policy.
     other = net_setup_link(boot, link_dir, "ens4p")
     assert other.get("ID_NET_LINK_FILE", "").startswith("/usr/lib/systemd/network/"), \
         other["log"]
+
+
+def test_link_file_of_a_detached_nic_keeps_its_driver_guard(node, start_daemon):
+    """While a NIC's port is detached its driver cannot be read; the files are still brought to
+    the state at the first call after a start, and its .link keeps its guard."""
+    daemon = start_rocky(node, start_daemon)
+    spec = case01_spec()
+    daemon.apply(spec)
+    written = identities(daemon.root)[link_path("multinic1")]
+    node.ip("link", "delete", "multinic1")
+
+    daemon.restart()
+    state, results = daemon.apply(spec)
+
+    assert state == "Pending", results
+    assert identities(daemon.root)[link_path("multinic1")] == written

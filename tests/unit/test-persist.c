@@ -105,14 +105,68 @@ static void test_keyfile_uuid_is_stable_per_mac(void) {
         ASSERT_EQ(u1[14], '5'); /* name-based, SHA-1 */
 }
 
-static void test_link_file_guards_against_stacked_devices(void) {
+static void test_link_file_guards_against_stacked_devices_by_driver(void) {
         ManagedNic m = sample_nic();
         char *text;
 
-        ASSERT_EQ(render_link(&m, &text), 0);
-        ASSERT_STREQ(text, PERSIST_MARKER "\n[Match]\nMACAddress=fa:16:3e:1c:1a:6e\nType=ether\n\n"
-                           "[Link]\nName=multinic0\nMTUBytes=1450\n");
+        ASSERT_EQ(render_link(&m, "virtio_net", &text), 0);
+        ASSERT_STREQ(text, PERSIST_MARKER "\n[Match]\nMACAddress=fa:16:3e:1c:1a:6e\n"
+                           "Driver=virtio_net\n\n[Link]\nName=multinic0\nMTUBytes=1450\n");
         free(text);
+}
+
+static void test_link_file_driver_with_spaces_or_globs_stays_one_pattern(void) {
+        ManagedNic m = sample_nic();
+        char *text;
+
+        ASSERT_EQ(render_link(&m, "odd drv*[x]", &text), 0);
+        ASSERT_CONTAINS(text, "\nDriver=odd?drv??x?\n");
+        free(text);
+}
+
+static void test_link_file_of_unknown_driver_falls_back_to_type_ether(void) {
+        ManagedNic m = sample_nic();
+        char *text;
+
+        m.mtu = 0;
+        ASSERT_EQ(render_link(&m, NULL, &text), 0);
+        ASSERT_STREQ(text, PERSIST_MARKER "\n[Match]\nMACAddress=fa:16:3e:1c:1a:6e\n"
+                           "Type=ether\n\n[Link]\nName=multinic0\n");
+        free(text);
+}
+
+/* The NIC's port is detached: its driver cannot be read, and the file on disk keeps its guard. */
+static void test_link_file_of_absent_nic_keeps_the_driver_on_disk(void) {
+        static const char old[] = PERSIST_MARKER "\n[Match]\nMACAddress=fa:16:3e:1c:1a:6e\n"
+                                  "Driver=virtio_net\n\n[Link]\nName=multinic0\nMTUBytes=1450\n";
+        char root[] = "/tmp/test-persist.XXXXXX", path[256], *now, *text;
+        ManagedNic m = sample_nic();
+        PersistFile f = { .path = "/10-multinic-multinic0.link", .mode = 0644,
+                          .keep_driver = true };
+        bool written;
+
+        ASSERT_TRUE(mkdtemp(root) != NULL);
+        snprintf(path, sizeof(path), "%s%s", root, f.path);
+        ASSERT_EQ(write_file_atomic(path, old, strlen(old), 0644), 0);
+        ASSERT_EQ(render_link(&m, NULL, &f.content), 0);
+
+        ASSERT_EQ(persist_write(root, &f, NULL, &written), 0);
+        ASSERT_TRUE(!written);
+
+        /* Another MTU: rewritten, still with the driver. */
+        m.mtu = 1400;
+        free(f.content);
+        ASSERT_EQ(render_link(&m, NULL, &f.content), 0);
+        ASSERT_EQ(persist_write(root, &f, NULL, &written), 0);
+        ASSERT_TRUE(written);
+        ASSERT_EQ(read_file(path, 4096, &now, NULL), 0);
+        ASSERT_EQ(render_link(&m, "virtio_net", &text), 0);
+        ASSERT_STREQ(now, text);
+        free(now);
+        free(text);
+        free(f.content);
+        ASSERT_EQ(unlink(path), 0);
+        ASSERT_EQ(rmdir(root), 0);
 }
 
 static void test_sysctl_file_lists_every_managed_nic(void) {
@@ -154,6 +208,9 @@ static void test_render_picks_files_per_backend(void) {
                      "/etc/NetworkManager/system-connections/multinic-multinic0.nmconnection");
         ASSERT_EQ(set.files[0].mode, 0600);
         ASSERT_STREQ(set.files[1].path, "/etc/systemd/network/10-multinic-multinic0.link");
+        /* No multinic0 with that MAC where the test runs: its driver is not known. */
+        ASSERT_TRUE(set.files[1].keep_driver && !set.files[0].keep_driver);
+        ASSERT_CONTAINS(set.files[1].content, "\nType=ether\n");
         persist_set_done(&set);
 
         ASSERT_EQ(persist_render(PERSIST_NONE, &s, &c, &set), 0);
@@ -227,7 +284,10 @@ int main(void) {
         RUN_TEST(test_netplan_without_policy_routing_has_only_the_address);
         RUN_TEST(test_keyfile_never_takes_the_default_route_and_keeps_routes_in_the_table);
         RUN_TEST(test_keyfile_uuid_is_stable_per_mac);
-        RUN_TEST(test_link_file_guards_against_stacked_devices);
+        RUN_TEST(test_link_file_guards_against_stacked_devices_by_driver);
+        RUN_TEST(test_link_file_driver_with_spaces_or_globs_stays_one_pattern);
+        RUN_TEST(test_link_file_of_unknown_driver_falls_back_to_type_ether);
+        RUN_TEST(test_link_file_of_absent_nic_keeps_the_driver_on_disk);
         RUN_TEST(test_sysctl_file_lists_every_managed_nic);
         RUN_TEST(test_render_picks_files_per_backend);
         RUN_TEST(test_backend_follows_os_release);
