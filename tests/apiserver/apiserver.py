@@ -55,8 +55,9 @@ resourceVersion newer than the server's waits for nothing; namespaces (any name 
 propagationPolicy (no garbage collector, no foregroundDeletion/orphan finalizers); RBAC,
 admission, audit; HTTP/2, protobuf, Table output; events.k8s.io/v1.
 
-For tests: fault switches (fail the next requests with a code, delay answers, drop open
-watches abruptly or cleanly, expire the next watch with 410, compact the history), a record of
+For tests: fault switches (fail the next requests with a code, delay answers, hold them until
+released, drop open watches abruptly or cleanly, make new watches hang silently, expire the next
+watch with 410, compact the history), a record of
 every request and counts by (method, path kind), and helpers that change objects as an operator
 would. The CLI has the same switches at /_test/faults (JSON POST; no token needed).
 
@@ -963,11 +964,12 @@ class Request:
 
 @dataclasses.dataclass
 class Fault:
-    """Answer matching requests with `code` (if set) after `seconds` (if set), `count` times
-    (None: until cleared), once `skip` of them went through untouched. Matches on method, a
-    substring of path?query, and path kind."""
+    """Answer matching requests with `code` (if set) after `seconds` (if set), or once the test
+    releases them (`hold`), `count` times (None: until cleared), once `skip` of them went through
+    untouched. Matches on method, a substring of path?query, and path kind."""
     code: int = 0
     seconds: float = 0.0
+    hold: bool = False
     count: object = 1
     skip: int = 0
     method: str = None
@@ -1272,6 +1274,8 @@ class Handler(BaseHTTPRequestHandler):
         store = owner.api.store
         deadline = time.monotonic() + timeout
         pending = []
+        if owner.hang_watches:
+            return self._hang(stream, run)
         with store.cond:
             floor = store.floor(res.key)
             if store.expire_watches > 0:
@@ -1323,6 +1327,17 @@ class Handler(BaseHTTPRequestHandler):
                         "kind": res.kind, "apiVersion": res.api_version(version),
                         "metadata": {"resourceVersion": str(last)}}})
                     next_bookmark = time.monotonic() + owner.bookmark_interval
+
+    def _hang(self, stream, run):
+        """A watch that sends nothing and never ends by itself, whatever its timeoutSeconds: a
+        connection that died without TCP noticing, or a stuck server."""
+        store = self.server.owner.api.store
+        with store.cond:
+            while not (stream.drop or run.stopped):
+                store.cond.wait(0.25)
+                if self._client_gone():
+                    return "gone"
+        return stream.drop or "abrupt"
 
     def _write_event(self, ev):
         data = (dumps(ev) + "\n").encode()
@@ -1472,6 +1487,7 @@ class ApiServer:
         self.watch_timeout = watch_timeout
         self.max_watch_timeout = None  # seconds: every watch ends cleanly after at most this
         self.fragment_watch = False
+        self.hang_watches = False  # watches opened from now on send nothing and never end
         self.verbose = verbose
         self.internal_errors = []
         self.tls_failures = []
@@ -1483,6 +1499,8 @@ class ApiServer:
         self._conns = set()
         self._watches = set()
         self._faults = []
+        self._held = []  # requests that a hold() fault keeps unanswered
+        self._held_cond = threading.Condition()
         self._records = []
         self._server = None
         self._thread = None
@@ -1509,6 +1527,7 @@ class ApiServer:
         self._run.stopped = True
         with self.api.store.cond:
             self.api.store.notify()
+        self.release()
         self._server.shutdown()
         self._server.server_close()
         with self._lock:
@@ -1653,13 +1672,41 @@ class ApiServer:
             self._faults.append(Fault(seconds=seconds, count=count, method=method, path=path,
                                       kind=kind))
 
+    def hold(self, count=1, method=None, path=None, kind=None):
+        """Keeps the next `count` matching requests (None: all until cleared) unanswered until
+        release(); held() lists them meanwhile."""
+        with self._lock:
+            self._faults.append(Fault(hold=True, count=count, method=method, path=path,
+                                      kind=kind))
+
+    def held(self):
+        """The requests held now, oldest first (not recorded until answered)."""
+        with self._held_cond:
+            return list(self._held)
+
+    def release(self):
+        """Lets every held request go on (to its other faults, then its answer)."""
+        with self._held_cond:
+            self._held.clear()
+            self._held_cond.notify_all()
+
+    def _wait_released(self, req):
+        run = self._run
+        with self._held_cond:
+            self._held.append(req)
+            self._held_cond.notify_all()
+            while any(r is req for r in self._held) and not run.stopped:
+                self._held_cond.wait(0.1)
+
     def clear_faults(self):
         with self._lock:
             self._faults.clear()
         with self.api.store.cond:
             self.api.store.expire_watches = 0
         self.fragment_watch = False
+        self.hang_watches = False
         self.max_watch_timeout = None
+        self.release()
 
     def _apply_faults(self, req, target):
         with self._lock:
@@ -1673,6 +1720,9 @@ class ApiServer:
                         f.count -= 1
                         if f.count <= 0:
                             self._faults.remove(f)
+        for f in hits:
+            if f.hold:
+                self._wait_released(req)
         for f in hits:
             if f.seconds:
                 time.sleep(f.seconds)
@@ -1739,7 +1789,11 @@ class ApiServer:
                 self.compact()
             elif key == "clear" and value:
                 self.clear_faults()
-            elif key in ("validate", "fragment_watch"):
+            elif key == "hold":
+                self.hold(**value)
+            elif key == "release" and value:
+                self.release()
+            elif key in ("validate", "fragment_watch", "hang_watches"):
                 setattr(self, key, bool(value))
             elif key in ("bookmark_interval", "watch_timeout"):
                 setattr(self, key, float(value))
@@ -1754,12 +1808,14 @@ class ApiServer:
         with self._lock:
             faults = [dataclasses.asdict(f) for f in self._faults]
             watches = len(self._watches)
+        held = len(self.held())
         with self.api.store.cond:
             return {"faults": faults, "openWatches": watches,
                     "expireNextWatch": self.api.store.expire_watches,
                     "resourceVersion": str(self.api.store.rv),
                     "oldestWatchable": str(self.api.store.floor(self.resource.key)),
                     "validate": self.validate, "fragmentWatch": self.fragment_watch,
+                    "hangWatches": self.hang_watches, "held": held,
                     "bookmarkInterval": self.bookmark_interval}
 
     # --- helpers: what an operator does ---

@@ -673,6 +673,43 @@ def test_delay_answers_late(api, client):
     assert time.monotonic() - t0 < 0.3
 
 
+def test_hold_keeps_requests_unanswered_until_released(api, client):
+    client.post(BASE, node("w"))
+    api.hold(count=1, method="PATCH", kind="status")
+    answers = []
+    t = threading.Thread(target=lambda: answers.append(
+        client.patch(f"{BASE}/w/status", {"status": {"state": "InProgress"}})))
+    t.start()
+    held = api.wait_for(api.held, timeout=5, what="the held request")
+    assert [(r.method, r.kind, r.body) for r in held] == \
+        [("PATCH", "status", {"status": {"state": "InProgress"}})]
+    # Held: not answered, so neither recorded nor applied; other requests go on.
+    assert client.get(f"{BASE}/w").body.get("status") is None
+    assert api.count("PATCH", "status") == 0 and not answers
+
+    api.release()
+    t.join(5)
+    assert answers[0].status == 200 and api.held() == []
+    assert client.patch(f"{BASE}/w/status", {"status": {"state": "Failed"}}).status == 200
+
+
+def test_hanging_watches_send_nothing_and_outlive_their_timeout(api, client):
+    api.hang_watches = True
+    with client.watch("timeoutSeconds=1") as w:
+        assert w.status == 200
+        api.wait_for(lambda: api.open_watches() == 1, what="the watch")
+        api.create(node("a"))
+        w.response.fp.raw._sock.settimeout(3)  # well past the watch's timeoutSeconds
+        with pytest.raises((socket.timeout, TimeoutError)):
+            w.next()
+        assert api.open_watches() == 1
+    # The client's going is noticed; new watches are normal again once cleared.
+    api.wait_for(lambda: api.open_watches() == 0, timeout=5, what="the watch to end")
+    api.clear_faults()
+    with client.watch("timeoutSeconds=1") as w:
+        assert w.next()["object"]["metadata"]["name"] == "a"
+
+
 def test_drop_watches_cuts_open_streams_abruptly_or_ends_them_cleanly(api, client):
     with client.watch("timeoutSeconds=30") as w:
         api.wait_for(lambda: api.open_watches() == 1, what="the watch")
