@@ -235,6 +235,28 @@ def test_unit_exposure_is_at_most_two(debs):
     assert float(m.group(1)) <= EXPOSURE_MAX, p.stdout
 
 
+def test_unit_starts_after_and_stops_before_the_hosts_network_stack(debs):
+    """multinicd applies its kept spec when it starts: after systemd-networkd and NetworkManager
+    have started (both are ordered before network.target, as the host's units say), so that it
+    does not race them over the same NICs, and at shutdown it stops before them. It holds up
+    neither the network nor itself on the network coming online."""
+    unit = debs["multinicd"] / UNIT
+    words = {key: " ".join(unit_settings(unit, key)).split()
+             for key in ("After", "Before", "Wants", "Requires", "WantedBy", "RequiredBy")}
+    checked = []
+    for host in ("systemd-networkd.service", "NetworkManager.service"):
+        path = Path("/lib/systemd/system") / host
+        if path.exists():
+            assert "network.target" in " ".join(unit_settings(path, "Before")).split(), host
+            checked.append(host)
+
+    assert checked, "neither systemd-networkd nor NetworkManager is installed here"
+    assert "network.target" in words["After"]
+    assert not {"network-pre.target", "network-online.target"} & \
+        {w for key, ws in words.items() if key != "After" for w in ws}, words
+    assert "network-online.target" not in words["After"]
+
+
 def test_unit_passes_systemd_analyze_verify(debs, tmp_path):
     """verify needs the units the unit names (dbus.socket, multi-user.target) and the binary in
     one root: the host's units and the package's files, in a scratch root."""
