@@ -206,20 +206,29 @@ int kube_request(const KubeConfig *c, const char *method, const char *path,
 }
 
 typedef struct WatchState {
+        CURL *handle;
+        long code;    /* the answer's HTTP status, known from the first body bytes on */
+        Buffer error; /* the body of an answer that is not a 2xx: a Status, not events */
         LineBuffer lines;
         atomic_bool *stop;
         int (*on_line)(const char *line, size_t len, void *userdata);
         void *userdata;
-        int error;
+        int error_code;
 } WatchState;
 
 static size_t watch_write(char *ptr, size_t size, size_t n, void *userdata) {
         WatchState *w = userdata;
         int r;
 
+        if (w->code == 0)
+                curl_easy_getinfo(w->handle, CURLINFO_RESPONSE_CODE, &w->code);
+        /* A refused watch (401, 403, 410, 500...) answers with one Status object: kept for the
+         * caller, never read as events. */
+        if (w->code < 200 || w->code > 299)
+                return buffer_write(ptr, size, n, &w->error);
         r = line_buffer_feed(&w->lines, ptr, size * n, w->on_line, w->userdata);
         if (r < 0) {
-                w->error = r;
+                w->error_code = r;
                 return 0;
         }
         return size * n;
@@ -232,38 +241,54 @@ static int watch_progress(void *userdata, curl_off_t dt, curl_off_t dn, curl_off
         return atomic_load(w->stop) ? 1 : 0;
 }
 
-int kube_watch(const KubeConfig *c, const char *path, atomic_bool *stop,
-               int (*on_line)(const char *line, size_t len, void *userdata), void *userdata,
-               char *err, size_t errlen) {
+/* The Status message of a refused watch, for the caller's log. */
+static void watch_error_from_body(const WatchState *w, char *err, size_t errlen) {
+        _cleanup_(cJSON_Deletep) cJSON *status = w->error.data ? cJSON_Parse(w->error.data)
+                                                               : NULL;
+        const char *msg = json_string(status, "message");
+
+        snprintf(err, errlen, "HTTP %ld: %s", w->code, msg ? msg : "no message");
+}
+
+int kube_watch(const KubeConfig *c, const char *path, unsigned timeout_seconds,
+               atomic_bool *stop, int (*on_line)(const char *line, size_t len, void *userdata),
+               void *userdata, char *err, size_t errlen) {
         _cleanup_(curl_easy_cleanupp) CURL *h = NULL;
         _cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
         WatchState w = { .stop = stop, .on_line = on_line, .userdata = userdata };
-        long code = 0;
         CURLcode cc;
         int k;
 
         k = easy_setup(c, path, NULL, &h, &headers, err, errlen);
         if (k < 0)
                 return k;
+        w.handle = h;
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, watch_write);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &w);
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, watch_progress);
         curl_easy_setopt(h, CURLOPT_XFERINFODATA, &w);
         curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-        /* The server ends a watch after timeoutSeconds; a stream silent for longer than that is
-         * a dead connection. */
+        /* The server ends a watch after timeoutSeconds; a stream silent for that long and a
+         * margin for a slow network is a dead connection. */
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 120L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+                         (long) timeout_seconds + KUBE_WATCH_MARGIN_SECONDS);
         cc = curl_easy_perform(h);
         line_buffer_done(&w.lines);
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-        if (w.error < 0) {
-                snprintf(err, errlen, "watch stream: %s", strerror(-w.error));
-                return w.error;
+        if (w.code == 0)
+                curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &w.code);
+        if (w.code != 0 && (w.code < 200 || w.code > 299)) {
+                watch_error_from_body(&w, err, errlen);
+                free(w.error.data);
+                return (int) w.code;
+        }
+        if (w.error_code < 0) {
+                snprintf(err, errlen, "watch stream: %s", strerror(-w.error_code));
+                return w.error_code;
         }
         if (cc != CURLE_OK && !atomic_load(stop)) {
                 snprintf(err, errlen, "watch %s: %s", path, curl_easy_strerror(cc));
                 return -EIO;
         }
-        return (int) code;
+        return (int) w.code;
 }

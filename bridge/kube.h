@@ -30,11 +30,16 @@ void kube_response_done(KubeResponse *r);
 int kube_request(const KubeConfig *c, const char *method, const char *path,
                  const char *content_type, const char *body, KubeResponse *r);
 
-/* A watch: calls on_line for every line of the stream until it ends, on_line fails, or *stop
- * becomes true. Returns the HTTP code, or a negative errno with err set. */
-int kube_watch(const KubeConfig *c, const char *path, atomic_bool *stop,
-               int (*on_line)(const char *line, size_t len, void *userdata), void *userdata,
-               char *err, size_t errlen);
+/* How much longer than its timeoutSeconds a watch may stay silent before the connection is
+ * taken for dead. */
+#define KUBE_WATCH_MARGIN_SECONDS 15
+
+/* A watch asked to end after timeout_seconds: calls on_line for every line of the stream until
+ * it ends, on_line fails, or *stop becomes true. Returns the HTTP code (err has the Status
+ * message when it is not a 2xx), or a negative errno with err set. */
+int kube_watch(const KubeConfig *c, const char *path, unsigned timeout_seconds,
+               atomic_bool *stop, int (*on_line)(const char *line, size_t len, void *userdata),
+               void *userdata, char *err, size_t errlen);
 
 /* The path of the node's object, of its status, or of the collection (name NULL). */
 int kube_path(const KubeConfig *c, const char *name, const char *sub, char **ret);

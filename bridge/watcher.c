@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "cjson-util.h"
 #include "log.h"
 #include "watch.h"
 #include "watcher.h"
@@ -93,14 +94,37 @@ static int on_line(const char *line, size_t len, void *userdata) {
                 remember_rv(w, e.object);
                 break;
         case WATCH_ERROR:
-                /* 410 Gone: the resourceVersion is too old to watch from; list again. */
-                if (watch_event_error_code(&e) == 410)
-                        w->relist = true;
+                /* The server ends the stream after it; 410 Gone is the usual one. */
+                w->error_code = watch_event_error_code(&e);
+                snprintf(w->error, sizeof(w->error), "ERROR event %d: %s", w->error_code,
+                         json_string(e.object, "message") ?: "no message");
                 watch_event_done(&e);
                 return -ESTALE;
         }
         watch_event_done(&e);
         return 0;
+}
+
+/* Why a watch ended before its timeout, for the log; 410 Gone (the resourceVersion is too old
+ * to watch from, in the answer or in an ERROR event) means list again. */
+static void watch_failed(Watcher *w, int code, const char *detail) {
+        char c[16];
+
+        snprintf(c, sizeof(c), "%d", code);
+        if (code == 410) {
+                w->relist = true;
+                blog(BLOG_INFO, 0, "The watch's resourceVersion is too old; listing again",
+                     "code", c, "detail", detail, NULL);
+                return;
+        }
+        metrics_api_error(w->metrics);
+        if (code < 0)
+                blog(BLOG_WARNING, code, "Watch failed", "detail", detail, NULL);
+        else if (code == 401 || code == 403)
+                blog(BLOG_WARNING, 0, "The API server refused the watch; check the token and the "
+                     "service account's role", "code", c, "detail", detail, NULL);
+        else
+                blog(BLOG_WARNING, 0, "Watch failed", "code", c, "detail", detail, NULL);
 }
 
 static int watch_once(Watcher *w) {
@@ -114,14 +138,14 @@ static int watch_once(Watcher *w) {
                      "&timeoutSeconds=%u&allowWatchBookmarks=true",
                      base, w->kube->node_name, w->rv, w->timeout_seconds) < 0)
                 return -ENOMEM;
-        code = kube_watch(w->kube, path, &w->stop, on_line, w, err, sizeof(err));
-        if (code == 200 || atomic_load(&w->stop))
+        code = kube_watch(w->kube, path, w->timeout_seconds, &w->stop, on_line, w, err,
+                          sizeof(err));
+        if (atomic_load(&w->stop) || code == 200)
                 return 0; /* the server's timeout ended it: watch on from the same point */
-        if (code == 410)
-                w->relist = true;
-        if (!w->relist)
-                blog(BLOG_WARNING, code < 0 ? code : 0, "Watch failed", "detail",
-                     err[0] ? err : "unexpected HTTP status", NULL);
+        if (code == -ESTALE)
+                watch_failed(w, w->error_code, w->error);
+        else
+                watch_failed(w, code, err[0] ? err : "unexpected HTTP status");
         return -EIO;
 }
 
@@ -133,7 +157,7 @@ static void *watcher_main(void *userdata) {
         while (!atomic_load(&w->stop)) {
                 if (list(w) < 0) {
                         metrics_api_error(w->metrics);
-                        pause_ms(w, backoff_ms(++failures, 30000));
+                        pause_ms(w, backoff_ms(++failures, 500, 30000));
                         continue;
                 }
                 failures = 0;
@@ -152,7 +176,7 @@ static void *watcher_main(void *userdata) {
                         }
                         metrics_watch_restart(w->metrics);
                         if (!w->relist)
-                                pause_ms(w, backoff_ms(++failures, 30000));
+                                pause_ms(w, backoff_ms(++failures, 500, 30000));
                 }
         }
         return NULL;

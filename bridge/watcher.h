@@ -21,6 +21,8 @@ typedef struct Watcher {
         pthread_t thread;
         char rv[64];
         bool relist;
+        int error_code;  /* of the last ERROR event */
+        char error[256]; /* its Status message */
 } Watcher;
 
 int watcher_start(Watcher *w);
