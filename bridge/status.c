@@ -1,5 +1,7 @@
 /* Building the status subresource, following the Kubernetes API conventions for conditions. */
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cjson-util.h"
@@ -74,7 +76,7 @@ static bool interface_status_add_state(cJSON *o, const cJSON *r) {
 }
 
 /* Only the keys the status schema has: id, name, macAddress, state, message; and only the NICs
- * of the spec: one that was just released is reported by an event, not kept in the status. */
+ * of the spec: one that was just released is named by the Applied event, not kept here. */
 static cJSON *interface_statuses(const cJSON *results) {
         static const char *const keys[] = { "id", "name", "macAddress" };
         cJSON *arr = cJSON_CreateArray();
@@ -128,6 +130,41 @@ static bool add_conditions(cJSON *st, const cJSON *old, const StatusInput *in, b
         return true;
 }
 
+/* Whether the NIC with this MAC (any case, as the spec may write it) is configured. */
+static bool mac_configured(const cJSON *statuses, const char *mac) {
+        const cJSON *st;
+
+        cJSON_ArrayForEach(st, statuses)
+                if (mac && strcasecmp(json_string(st, "macAddress") ?: "", mac) == 0)
+                        return streq_ptr(json_string(st, "state"), "configured");
+        return false;
+}
+
+/* "configured/total" over the spec's NICs: a column that kubectl can show, as a JSONPath over
+ * the list would show the first NIC only. */
+static bool add_interfaces_ready(cJSON *st, const cJSON *statuses, const cJSON *spec) {
+        unsigned total = 0, ready = 0;
+        const cJSON *e;
+        char text[32];
+
+        if (!cJSON_IsArray(spec))
+                return true;
+        cJSON_ArrayForEach(e, spec) {
+                total++;
+                if (mac_configured(statuses, json_string(e, "macAddress")))
+                        ready++;
+        }
+        snprintf(text, sizeof(text), "%u/%u", ready, total);
+        return cJSON_AddStringToObject(st, "interfacesReady", text);
+}
+
+/* When the spec was last handled: now, or as the old status says (absent until the first). */
+static bool add_last_processed(cJSON *st, const cJSON *old, const StatusInput *in) {
+        const char *when = in->processed ? in->now : json_string(old, "lastProcessed");
+
+        return !when || cJSON_AddStringToObject(st, "lastProcessed", when);
+}
+
 cJSON *status_build(const cJSON *old, const StatusInput *in) {
         _cleanup_(cJSON_Deletep) cJSON *st = cJSON_CreateObject();
         const cJSON *results = in->results;
@@ -141,14 +178,15 @@ cJSON *status_build(const cJSON *old, const StatusInput *in) {
 
         if (!st || !cJSON_AddStringToObject(st, "state", in->state) ||
             !cJSON_AddNumberToObject(st, "observedGeneration", (double) in->generation) ||
-            !cJSON_AddStringToObject(st, "lastProcessed", in->now) ||
-            !add_conditions(st, old, in, degraded))
+            !add_last_processed(st, old, in) || !add_conditions(st, old, in, degraded))
                 return NULL;
         ifs = interface_statuses(results);
         if (!ifs || !cJSON_AddItemToObject(st, "interfaceStatuses", ifs)) {
                 cJSON_Delete(ifs);
                 return NULL;
         }
+        if (!add_interfaces_ready(st, ifs, in->spec_interfaces))
+                return NULL;
         return TAKE_PTR(st);
 }
 

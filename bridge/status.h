@@ -12,6 +12,8 @@ typedef struct StatusInput {
         const char *message;
         const cJSON *results; /* multinicd's per-NIC results, or NULL to keep the old ones */
         const char *now;      /* RFC 3339 */
+        const cJSON *spec_interfaces; /* the spec's list, for interfacesReady; NULL: none */
+        bool processed; /* the spec was just handled (applied or refused): lastProcessed is now */
 } StatusInput;
 
 /* A new status; each condition keeps its lastTransitionTime unless its status changes. */

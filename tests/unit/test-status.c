@@ -122,6 +122,54 @@ static void test_a_real_message_is_kept(void) {
         ASSERT_STREQ(field(nic, "message"), "m");
 }
 
+static void test_interfaces_ready_counts_the_configured_nics_of_the_spec(void) {
+        _cleanup_(cJSON_Deletep) cJSON *spec = cJSON_Parse(
+                "[{\"id\":0,\"macAddress\":\"FA:16:3E:00:00:01\"},"
+                "{\"id\":1,\"macAddress\":\"fa:16:3e:00:00:02\"}]");
+        _cleanup_(cJSON_Deletep) cJSON *half = cJSON_Parse(
+                "[{\"id\":0,\"name\":\"multinic0\",\"macAddress\":\"fa:16:3e:00:00:01\","
+                "\"state\":\"unchanged\"},{\"id\":1,\"name\":\"multinic1\","
+                "\"macAddress\":\"fa:16:3e:00:00:02\",\"state\":\"pending\"},"
+                "{\"id\":2,\"name\":\"multinic2\",\"macAddress\":\"fa:16:3e:00:00:03\","
+                "\"state\":\"removed\"}]");
+        _cleanup_(cJSON_Deletep) cJSON *all = cJSON_Parse(
+                "[{\"id\":0,\"macAddress\":\"fa:16:3e:00:00:01\",\"state\":\"configured\"},"
+                "{\"id\":1,\"macAddress\":\"fa:16:3e:00:00:02\",\"state\":\"configured\"}]");
+        StatusInput a = { "Pending", 1, "InterfacesPending", "p", half, "2026-12-03T10:00:00Z",
+                          spec, true };
+        StatusInput b = { "Configured", 1, "Configured", "ok", all, "2026-12-03T10:00:01Z",
+                          spec, false };
+        StatusInput none = { "Configured", 1, "Configured", "ok", all, "2026-12-03T10:00:01Z" };
+        _cleanup_(cJSON_Deletep) cJSON *s1 = status_build(NULL, &a);
+        _cleanup_(cJSON_Deletep) cJSON *s2 = status_build(s1, &b);
+        _cleanup_(cJSON_Deletep) cJSON *s3 = status_build(NULL, &none);
+
+        /* Counted over the spec (MACs in any case), a released NIC not among them. */
+        ASSERT_STREQ(field(s1, "interfacesReady"), "1/2");
+        ASSERT_STREQ(field(s2, "interfacesReady"), "2/2");
+        ASSERT_TRUE(!status_same(s1, s2));
+        ASSERT_TRUE(!cJSON_GetObjectItem(s3, "interfacesReady"));
+}
+
+static void test_last_processed_moves_only_when_the_spec_was_processed(void) {
+        _cleanup_(cJSON_Deletep) cJSON *ok = results("configured");
+        StatusInput progress = { "InProgress", 1, "Applying", "a", NULL, "2026-12-03T10:00:00Z" };
+        StatusInput applied = { "Configured", 1, "Configured", "ok", ok, "2026-12-03T10:00:01Z",
+                                NULL, true };
+        StatusInput next = { "InProgress", 2, "Applying", "a", NULL, "2026-12-03T11:00:00Z" };
+        StatusInput refresh = { "Configured", 2, "Configured", "ok", ok, "2026-12-03T11:00:05Z" };
+        _cleanup_(cJSON_Deletep) cJSON *s1 = status_build(NULL, &progress);
+        _cleanup_(cJSON_Deletep) cJSON *s2 = status_build(s1, &applied);
+        _cleanup_(cJSON_Deletep) cJSON *s3 = status_build(s2, &next);
+        _cleanup_(cJSON_Deletep) cJSON *s4 = status_build(s3, &refresh);
+
+        /* Nothing processed before the first Apply is done; then that time until the next. */
+        ASSERT_TRUE(!cJSON_GetObjectItem(s1, "lastProcessed"));
+        ASSERT_STREQ(field(s2, "lastProcessed"), "2026-12-03T10:00:01Z");
+        ASSERT_STREQ(field(s3, "lastProcessed"), "2026-12-03T10:00:01Z");
+        ASSERT_STREQ(field(s4, "lastProcessed"), "2026-12-03T10:00:01Z");
+}
+
 int main(void) {
         RUN_TEST(test_configured_is_ready_and_not_degraded);
         RUN_TEST(test_transition_time_moves_only_when_the_status_changes);
@@ -130,5 +178,7 @@ int main(void) {
         RUN_TEST(test_released_nics_leave_the_status);
         RUN_TEST(test_nic_an_apply_left_unchanged_reads_as_configured);
         RUN_TEST(test_a_real_message_is_kept);
+        RUN_TEST(test_interfaces_ready_counts_the_configured_nics_of_the_spec);
+        RUN_TEST(test_last_processed_moves_only_when_the_spec_was_processed);
         return 0;
 }
