@@ -34,13 +34,23 @@ static void reply_from_error(AgentReply *r, const sd_bus_error *error, int k) {
         };
         const char *name = error->name ? error->name : "";
 
+        const char *reason = "DaemonUnavailable";
+
         for (size_t i = 0; i < ELEMENTSOF(refused); i++)
                 if (strncmp(name, AGENT_ERROR_PREFIX, strlen(AGENT_ERROR_PREFIX)) == 0 &&
                     streq(name + strlen(AGENT_ERROR_PREFIX), refused[i].suffix)) {
                         reply_set(r, AGENT_REFUSED, refused[i].reason, error->message ?: name);
                         return;
                 }
-        reply_set(r, AGENT_UNAVAILABLE, "DaemonUnavailable",
+        /* Retried all the same, but named apart: a denied call needs the polkit rule or the
+         * bridge's user fixed, not a daemon started. */
+        if (sd_bus_error_has_names(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                   SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
+                reason = "AccessDenied";
+        else if (strncmp(name, AGENT_ERROR_PREFIX, strlen(AGENT_ERROR_PREFIX)) == 0 &&
+                 streq(name + strlen(AGENT_ERROR_PREFIX), "Busy"))
+                reason = "DaemonBusy";
+        reply_set(r, AGENT_UNAVAILABLE, reason,
                   error->message ? error->message : strerror(k < 0 ? -k : EIO));
 }
 

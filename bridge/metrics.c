@@ -1,10 +1,12 @@
 /* Counters kept under a lock, rendered on request by libmicrohttpd's own thread. */
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cjson-util.h"
+#include "log.h"
 #include "metrics.h"
 #include "util.h"
 
@@ -154,10 +156,24 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return respond(c, 404, (char *) "not found\n", false, "text/plain");
 }
 
+/* libmicrohttpd's own messages (a port taken, a client gone mid-request) as log lines like
+ * every other, instead of plain text on stderr. */
+_printf_(2, 0) static void httpd_log(void *cls, const char *fmt, va_list ap) {
+        char text[512];
+        size_t n;
+
+        vsnprintf(text, sizeof(text), fmt, ap);
+        n = strlen(text);
+        while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
+                text[--n] = 0;
+        blog(BLOG_WARNING, 0, "HTTP server for /metrics", "detail", text, NULL);
+}
+
 int metrics_serve(Metrics *m, uint16_t port) {
         if (port == 0)
                 return 0;
         m->httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port,
-                                    NULL, NULL, handle, m, MHD_OPTION_END);
+                                    NULL, NULL, handle, m, MHD_OPTION_EXTERNAL_LOGGER, httpd_log,
+                                    NULL, MHD_OPTION_END);
         return m->httpd ? 0 : -EADDRINUSE;
 }

@@ -19,6 +19,7 @@
 typedef struct Args {
         uint16_t port;
         unsigned resync_seconds, watch_timeout_seconds;
+        unsigned retry_first_ms, retry_cap_ms;
 } Args;
 
 static void help(void) {
@@ -36,6 +37,9 @@ static void help(void) {
                "     --port=PORT             /metrics, /healthz and /readyz (9464; 0: none)\n"
                "     --resync=SECONDS        Apply again this often, in case (300)\n"
                "     --watch-timeout=SECONDS Length of one watch request (300)\n"
+               "     --retry-backoff=FIRST,CAP\n"
+               "                             Seconds before the first retry of a failed apply,\n"
+               "                             doubling up to CAP (0.5,60)\n"
                "     --debug                 Log at debug level\n");
 }
 
@@ -51,9 +55,35 @@ static int parse_unsigned(const char *s, unsigned max, unsigned *ret) {
         return 0;
 }
 
+/* Seconds with up to three decimals, 0.001 up to a day, as milliseconds. */
+static int parse_ms(const char *s, const char **ret_end, unsigned *ret) {
+        char *end;
+        double v;
+
+        errno = 0;
+        v = strtod(s, &end);
+        if (errno || end == s || !(v >= 0.001 && v <= 86400) || s[0] == '-' || s[0] == '+' ||
+            s[0] == ' ')
+                return -EINVAL;
+        *ret = (unsigned) (v * 1000 + 0.5);
+        *ret_end = end;
+        return 0;
+}
+
+/* FIRST,CAP in seconds, FIRST no more than CAP. */
+static int parse_backoff(const char *s, Args *a) {
+        const char *end;
+
+        if (parse_ms(s, &end, &a->retry_first_ms) < 0 || *end != ',' ||
+            parse_ms(end + 1, &end, &a->retry_cap_ms) < 0 || *end ||
+            a->retry_first_ms > a->retry_cap_ms)
+                return -EINVAL;
+        return 0;
+}
+
 static int parse_argv(int argc, char *argv[], KubeConfig *k, Args *a) {
         enum { ARG_VERSION = 0x100, ARG_API, ARG_TOKEN, ARG_CA, ARG_NS, ARG_NODE, ARG_PORT,
-               ARG_RESYNC, ARG_WATCH, ARG_DEBUG };
+               ARG_RESYNC, ARG_WATCH, ARG_BACKOFF, ARG_DEBUG };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -65,14 +95,18 @@ static int parse_argv(int argc, char *argv[], KubeConfig *k, Args *a) {
                 { "port", required_argument, NULL, ARG_PORT },
                 { "resync", required_argument, NULL, ARG_RESYNC },
                 { "watch-timeout", required_argument, NULL, ARG_WATCH },
+                { "retry-backoff", required_argument, NULL, ARG_BACKOFF },
                 { "debug", no_argument, NULL, ARG_DEBUG },
                 {},
         };
         unsigned port = 9464;
         int c, r = 0;
 
-        *a = (Args) { .resync_seconds = 300, .watch_timeout_seconds = 300 };
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+        *a = (Args) { .resync_seconds = 300, .watch_timeout_seconds = 300,
+                      .retry_first_ms = 500, .retry_cap_ms = 60000 };
+        /* Usage errors as log lines like any other (JSON), not getopt's plain text. */
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
                 char **field = c == ARG_API ? &k->api_url : c == ARG_TOKEN ? &k->token_file :
                                c == ARG_CA ? &k->ca_file : c == ARG_NS ? &k->namespace :
                                c == ARG_NODE ? &k->node_name : NULL;
@@ -98,16 +132,26 @@ static int parse_argv(int argc, char *argv[], KubeConfig *k, Args *a) {
                 case ARG_WATCH:
                         r = parse_unsigned(optarg, 3600, &a->watch_timeout_seconds);
                         break;
+                case ARG_BACKOFF:
+                        r = parse_backoff(optarg, a);
+                        break;
                 case ARG_DEBUG:
                         blog_set_level(BLOG_DEBUG);
                         break;
+                case ':':
+                        return blog(BLOG_ERROR, EINVAL, "Option needs a value", "option",
+                                    argv[optind - 1], NULL);
                 default:
-                        return -EINVAL;
+                        return blog(BLOG_ERROR, EINVAL, "Unknown option; see --help", "option",
+                                    argv[optind - 1], NULL);
                 }
                 if (r < 0)
                         return blog(BLOG_ERROR, EINVAL, "Invalid option value", "option",
                                     argv[optind - 1], NULL);
         }
+        if (optind < argc)
+                return blog(BLOG_ERROR, EINVAL, "Unexpected argument; see --help", "argument",
+                            argv[optind], NULL);
         a->port = (uint16_t) port;
         return 1;
 }
@@ -135,6 +179,8 @@ static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *err
         /* multinicd (re)started: what it manages may have been lost with a reboot. */
         blog(BLOG_INFO, 0, "multinicd appeared on the bus; applying again", "owner", new_owner,
              NULL);
+        /* At once: a retry pending since multinicd was away would only wait for nothing. */
+        bridge_retry_cancel(b);
         b->force = true;
         bridge_reconcile(b);
         return 0;
@@ -206,6 +252,8 @@ static int run(Bridge *b, const Args *a) {
         sigset_t mask;
         int r, rfd = -1;
 
+        b->retry_first_ms = a->retry_first_ms;
+        b->retry_cap_ms = a->retry_cap_ms;
         r = kube_config_complete(&b->kube, err, sizeof(err));
         if (r < 0)
                 return blog(BLOG_ERROR, r, "Unusable configuration", "detail", err, NULL);

@@ -124,13 +124,23 @@ static void post_event(Bridge *b, bool warning, const char *reason, const char *
         kube_response_done(&r);
 }
 
+/* What a status write says about the object `about` (the version whose spec was handled). */
+typedef struct StatusWrite {
+        const char *state, *reason, *message;
+        const cJSON *results; /* NULL: keep the last ones */
+        bool processed;       /* the spec was handled just now: lastProcessed moves */
+} StatusWrite;
+
 /* Writes the status unless it would say what it says already: 1 written, 0 not needed. */
-static int write_status(Bridge *b, int64_t gen, const char *state, const char *reason,
-                        const char *message, const cJSON *results) {
+static int write_status(Bridge *b, const cJSON *about, const StatusWrite *w) {
         _cleanup_(cJSON_Deletep) cJSON *body = cJSON_CreateObject();
         const cJSON *old = cJSON_GetObjectItemCaseSensitive(b->object, "status");
-        StatusInput in = { .state = state, .generation = gen, .reason = reason,
-                           .message = message, .results = results };
+        StatusInput in = {
+                .state = w->state, .generation = generation(about), .reason = w->reason,
+                .message = w->message, .results = w->results, .processed = w->processed,
+                .spec_interfaces = cJSON_GetObjectItemCaseSensitive(
+                        cJSON_GetObjectItemCaseSensitive(about, "spec"), "interfaces"),
+        };
         char now[32];
         cJSON *st;
 
@@ -176,16 +186,34 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static void schedule_retry(Bridge *b) {
-        unsigned ms = backoff_ms(++b->failures, 60000);
+/* A retry of what was done for generation gen; a newer one, or the deletion, does not wait for
+ * it (bridge_set_object). */
+static void schedule_retry(Bridge *b, int64_t gen) {
+        unsigned ms = backoff_ms(++b->failures, b->retry_first_ms, b->retry_cap_ms);
         char in[16];
 
         if (b->retry)
                 return;
+        b->retry_generation = gen;
+        b->retry_deleting = meta(b->object, "deletionTimestamp");
         (void) sd_event_add_time_relative(b->event, &b->retry, CLOCK_MONOTONIC,
                                           (uint64_t) ms * 1000, 0, on_retry, b);
         snprintf(in, sizeof(in), "%u", ms);
         blog(BLOG_INFO, 0, "Retrying later", "inMs", in, NULL);
+}
+
+void bridge_retry_cancel(Bridge *b) {
+        b->retry = sd_event_source_disable_unref(b->retry);
+        b->failures = 0;
+}
+
+/* A warning event for a failure that retries may repeat: told once until multinicd answers
+ * again, or until the failure changes its reason. */
+static void warn_once(Bridge *b, const char *reason, const char *message) {
+        if (streq(b->warned, reason))
+                return;
+        post_event(b, true, reason, message);
+        snprintf(b->warned, sizeof(b->warned), "%s", reason);
 }
 
 static void reconcile_delete(Bridge *b) {
@@ -196,63 +224,122 @@ static void reconcile_delete(Bridge *b) {
                 return;
         k = agent_remove(b->bus, &r);
         if (k < 0 || r.outcome != AGENT_OK) {
-                blog(BLOG_WARNING, k, "Remove failed; keeping the finalizer", "detail", r.message,
-                     NULL);
-                post_event(b, true, "RemoveFailed", r.message);
+                blog(BLOG_WARNING, k, "Remove failed; keeping the finalizer", "reason", r.reason,
+                     "detail", r.message, NULL);
+                warn_once(b, "RemoveFailed", r.message);
                 agent_reply_done(&r);
-                schedule_retry(b);
+                schedule_retry(b, generation(b->object));
                 return;
         }
+        b->warned[0] = 0;
         agent_reply_done(&r);
         blog(BLOG_INFO, 0, "Released the node's NICs", "name", meta_str(b->object, "name"), NULL);
         post_event(b, false, "Removed", "multinicd released every NIC it managed");
         if (set_finalizer(b, false) < 0)
-                schedule_retry(b);
+                schedule_retry(b, generation(b->object));
         else
                 b->failures = 0;
 }
 
+/* The name the status gave the NIC with this MAC, or NULL. */
+static const char *status_name(const cJSON *object, const char *mac) {
+        const cJSON *st;
+
+        cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(
+                                       cJSON_GetObjectItemCaseSensitive(object, "status"),
+                                       "interfaceStatuses"))
+                if (mac && streq_ptr(json_string(st, "macAddress"), mac))
+                        return json_string(st, "name");
+        return NULL;
+}
+
+/* "; released multinic1 (fa:16:3e:0a:17:3b, now ens5)" for each NIC the Apply released, for the
+ * event: the status lists only the spec's NICs. multinicd names a released NIC by the name it
+ * has again; the status before it knew it by the managed one. */
+static void append_released(char *buf, size_t size, const cJSON *results, const cJSON *before) {
+        size_t off = strlen(buf);
+        bool first = true;
+        const cJSON *r;
+
+        cJSON_ArrayForEach(r, results) {
+                const char *mac = json_string(r, "macAddress"), *now = json_string(r, "name");
+                const char *was = status_name(before, mac);
+
+                if (!streq_ptr(json_string(r, "state"), "removed") || off >= size)
+                        continue;
+                if (was && !streq_ptr(was, now))
+                        off += (size_t) snprintf(buf + off, size - off, "%s %s (%s, now %s)",
+                                                 first ? "; released" : ",", was, mac ?: "-",
+                                                 now ?: "-");
+                else
+                        off += (size_t) snprintf(buf + off, size - off, "%s %s (%s)",
+                                                 first ? "; released" : ",", now ?: "-",
+                                                 mac ?: "-");
+                first = false;
+        }
+}
+
 /* Events and info lines only for an outcome that changed the status: a resync or a restart of
  * multinicd that finds everything as it was says nothing. */
-static void apply_done(Bridge *b, int64_t gen, const AgentReply *r, double seconds) {
+static void apply_done(Bridge *b, const cJSON *obj, const AgentReply *r, double seconds) {
         const cJSON *results = cJSON_GetObjectItemCaseSensitive(r->reply, "results");
         const char *state = json_string(r->reply, "state");
         ApplyResult res = apply_result(state);
-        char message[512], g[24];
+        char message[64], event[1024], g[24];
         int k;
 
         snprintf(message, sizeof(message), "multinicd: %s", state ? state : "no state");
+        /* The released NICs only in the event, named from the status before this write: a
+         * later Apply that releases nothing must read the same in the status. */
+        snprintf(event, sizeof(event), "%s", message);
+        append_released(event, sizeof(event), results, b->object);
         metrics_apply(&b->metrics, res, seconds);
-        k = write_status(b, gen, state ? state : "Failed", apply_reasons[res], message, results);
+        k = write_status(b, obj, &(StatusWrite) { .state = state ? state : "Failed",
+                                                  .reason = apply_reasons[res],
+                                                  .message = message, .results = results,
+                                                  .processed = true });
         if (k < 0) {
-                schedule_retry(b);
+                schedule_retry(b, generation(obj));
                 return;
         }
-        snprintf(g, sizeof(g), "%lld", (long long) gen);
+        snprintf(g, sizeof(g), "%lld", (long long) generation(obj));
         if (k == 0) {
                 blog(BLOG_DEBUG, 0, "Applied; the status says so already", "state", state,
                      "generation", g, NULL);
                 return;
         }
         blog(res == APPLY_FAILED ? BLOG_WARNING : BLOG_INFO, 0, "Applied", "state", state,
-             "generation", g, NULL);
+             "generation", g, "detail", event, NULL);
         post_event(b, res == APPLY_FAILED, res == APPLY_FAILED ? "ApplyFailed" : "Applied",
-                   message);
+                   event);
 }
 
-static void apply_refused(Bridge *b, const AgentReply *r, int64_t gen, double seconds) {
+static void apply_refused(Bridge *b, const cJSON *obj, const AgentReply *r, double seconds) {
         int k;
 
         metrics_apply(&b->metrics, APPLY_FAILED, seconds);
-        k = write_status(b, gen, "Failed", r->reason, r->message, NULL);
+        k = write_status(b, obj, &(StatusWrite) { .state = "Failed", .reason = r->reason,
+                                                  .message = r->message, .processed = true });
         if (k == 0)
                 return; /* refused before, and reported then */
         blog(BLOG_WARNING, 0, "multinicd refused the spec", "reason", r->reason, "detail",
              r->message, NULL);
         if (k < 0)
-                schedule_retry(b); /* for the status: the answer will be the same */
+                schedule_retry(b, generation(obj)); /* for the status: the answer is the same */
         else
                 post_event(b, true, r->reason, r->message);
+}
+
+/* No answer from multinicd, a denied call, or a busy one: Failed, a warning event for the
+ * first of these failures in a row, and a retry. */
+static void apply_unavailable(Bridge *b, const cJSON *obj, const AgentReply *r, double seconds) {
+        metrics_apply(&b->metrics, APPLY_ERROR, seconds);
+        (void) write_status(b, obj, &(StatusWrite) { .state = "Failed", .reason = r->reason,
+                                                     .message = r->message });
+        blog(BLOG_WARNING, 0, "multinicd did not apply the spec", "reason", r->reason, "detail",
+             r->message, NULL);
+        warn_once(b, r->reason, r->message);
+        schedule_retry(b, generation(obj));
 }
 
 /* Whether the status is about this generation already: then a forced apply (resync, retry,
@@ -276,34 +363,32 @@ static void reconcile_apply(Bridge *b) {
 
         if (!obj)
                 return;
+        /* Written and answered before multinicd is called, so that the object shows the work
+         * while it runs. */
         if (!status_is_about(obj, gen))
-                k = write_status(b, gen, "InProgress", "Applying", "multinicd is applying the spec",
-                                 NULL);
+                k = write_status(b, obj, &(StatusWrite) { .state = "InProgress",
+                                                          .reason = "Applying",
+                                                          .message = "multinicd is applying "
+                                                                     "the spec" });
         if (k >= 0)
                 k = agent_apply(b->bus, obj, &r);
         if (k < 0) {
                 blog(BLOG_ERROR, k, "Starting the Apply failed", NULL);
-                schedule_retry(b);
+                schedule_retry(b, gen);
                 return;
         }
         took = (double) (clock_usec(CLOCK_MONOTONIC) - start) / 1e6;
-        switch (r.outcome) {
-        case AGENT_OK:
-                apply_done(b, gen, &r, took);
-                break;
-        case AGENT_REFUSED:
-                /* The same spec would be refused again: no retry until it changes. */
-                apply_refused(b, &r, gen, took);
-                break;
-        case AGENT_UNAVAILABLE:
-                metrics_apply(&b->metrics, APPLY_ERROR, took);
-                (void) write_status(b, gen, "Failed", r.reason, r.message, NULL);
-                blog(BLOG_WARNING, 0, "multinicd did not apply the spec", "detail", r.message,
-                     NULL);
+        if (r.outcome == AGENT_UNAVAILABLE) {
+                apply_unavailable(b, obj, &r, took);
                 agent_reply_done(&r);
-                schedule_retry(b);
                 return;
         }
+        b->warned[0] = 0; /* multinicd answered */
+        if (r.outcome == AGENT_OK)
+                apply_done(b, obj, &r, took);
+        else
+                /* The same spec would be refused again: no retry until it changes. */
+                apply_refused(b, obj, &r, took);
         agent_reply_done(&r);
         b->done_generation = gen;
         /* A status that could not be written is retried, each time later. */
@@ -320,7 +405,7 @@ void bridge_reconcile(Bridge *b) {
                         return;
                 }
                 if (!has_finalizer(b->object) && set_finalizer(b, true) < 0) {
-                        schedule_retry(b);
+                        schedule_retry(b, generation(b->object));
                         return;
                 }
                 if (generation(b->object) == b->done_generation && !b->force)
@@ -336,8 +421,13 @@ void bridge_set_object(Bridge *b, cJSON *object) {
         if (!object) {
                 /* Gone: a new object of the same name starts from scratch. */
                 b->done_generation = -1;
+                bridge_retry_cancel(b);
                 return;
         }
+        /* A version that only echoes a write of ours leaves a pending retry alone. */
+        if (b->retry && (generation(object) != b->retry_generation ||
+                         (meta(object, "deletionTimestamp") && !b->retry_deleting)))
+                bridge_retry_cancel(b);
         bridge_reconcile(b);
 }
 
@@ -406,8 +496,11 @@ void bridge_refresh_status(Bridge *b) {
         failed = failed_message(interfaces);
         snprintf(message, sizeof(message), "multinicd: %s%s%.500s", state, failed ? ": " : "",
                  failed ? failed : "");
-        if (write_status(b, b->done_generation, state,
-                         failed ? "InterfaceFailed" : apply_reasons[apply_result(state)], message,
-                         interfaces) > 0 && failed)
+        if (write_status(b, b->object,
+                         &(StatusWrite) { .state = state,
+                                          .reason = failed ? "InterfaceFailed"
+                                                           : apply_reasons[apply_result(state)],
+                                          .message = message, .results = interfaces }) > 0 &&
+            failed)
                 post_event(b, true, "Degraded", message);
 }

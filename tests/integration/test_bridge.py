@@ -3,12 +3,16 @@ the node's namespace, and its status, finalizer and events come back."""
 import copy
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import types
+from pathlib import Path
 
 import pytest
 import yaml
@@ -128,6 +132,7 @@ def test_sample_object_configures_the_node_and_reports_configured(node, cluster,
     assert conds["Ready"]["observedGeneration"] == 1
     assert sorted(i["name"] for i in obj["status"]["interfaceStatuses"]) == \
         ["multinic0", "multinic1"]
+    assert obj["status"]["interfacesReady"] == "2/2"  # the Interfaces column
     assert [e["reason"] for e in api.events()] .count("Applied") >= 1
 
 
@@ -148,6 +153,13 @@ def test_changed_address_is_applied_and_removed_interface_released(node, cluster
     assert_nic_released(node, changed[1]["macAddress"], "ens5", changed[1])
     assert [i["macAddress"] for i in status_of(api)["interfaceStatuses"]] == \
         [changed[0]["macAddress"]]
+    assert status_of(api)["interfacesReady"] == "1/1"
+    # The released NIC is not in the status: the Applied event names it.
+    applied = api.wait_for(lambda: (lambda e: len(e) >= 3 and e)(api.events(reason="Applied")),
+                           timeout=10, what="the third Applied event")
+    assert applied[-1]["message"] == "multinicd: Configured; released multinic1 " \
+                                     "(fa:16:3e:0a:17:3b, now ens5)"
+    assert "released" not in applied[-2]["message"]
 
 
 def test_deleting_the_object_removes_everything_then_the_finalizer(node, cluster, bridge):
@@ -320,10 +332,17 @@ def test_nic_that_appears_later_turns_the_status_configured(node, cluster, bridg
     wait_state(api, "Pending", generation=1)
     assert {i["macAddress"]: i["state"] for i in status_of(api)["interfaceStatuses"]}[
         SAMPLE["spec"]["interfaces"][1]["macAddress"]] == "pending"
+    assert status_of(api)["interfacesReady"] == "1/2"
+    processed = status_of(api)["lastProcessed"]
+    poll(lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) > processed, timeout=5,
+         interval=0.05, what="the next second")
 
     node.nic("ens5", SAMPLE["spec"]["interfaces"][1]["macAddress"])
 
     wait_state(api, "Configured", generation=1)
+    assert status_of(api)["interfacesReady"] == "2/2"
+    # multinicd's own progress, not the bridge handling the spec again.
+    assert status_of(api)["lastProcessed"] == processed
     for entry in spec_entries(SAMPLE):
         assert_nic_configured(node, entry)
     assert {i["state"] for i in status_of(api)["interfaceStatuses"]} == {"configured"}
@@ -700,3 +719,341 @@ def test_server_that_ends_every_watch_at_once_is_not_hammered(node, cluster, bri
     changed[0]["mtu"] = 1400
     api.update_spec(NODE, dict(api.get(NODE)["spec"], interfaces=changed))
     wait_state(api, "Configured", generation=2, timeout=30)
+
+
+# --- helpers for the tests below ------------------------------------------------------------------
+
+OTHER_NODE = "viola2-biz-worker00"  # lists before NODE
+
+
+def retries(bridge):
+    """The delays of the retries the bridge scheduled so far, in ms."""
+    return [int(line["inMs"]) for line in bridge.lines() if line.get("msg") == "Retrying later"]
+
+
+def log_lines(bridge, **fields):
+    return [line for line in bridge.lines()
+            if all(line.get(k) == v for k, v in fields.items())]
+
+
+def change_mtu(api, mtu=1400):
+    """A new generation: the first NIC's MTU changed. Returns the new entries."""
+    changed = spec_entries(SAMPLE)
+    changed[0]["mtu"] = mtu
+    api.update_spec(NODE, dict(api.get(NODE)["spec"], interfaces=changed))
+    return changed
+
+
+# --- list and watch: what the bridge asks for, and what it makes of refusals ---------------------
+
+def test_list_and_watch_select_the_nodes_own_object_from_the_lists_version(build, node, cluster,
+                                                                          bus, daemon, tmp_path):
+    api = cluster[0]
+    add_sample_nics(node)
+    other = sample()
+    other["metadata"]["name"] = other["spec"]["nodeName"] = OTHER_NODE
+    for i, entry in enumerate(other["spec"]["interfaces"]):
+        entry["address"] = f"11.11.11.{90 + i}"
+    api.create(other)
+    api.create(sample())
+    assert [o["metadata"]["name"] for o in api.list()] == [OTHER_NODE, NODE]
+    listed_at = api.resource_version
+    b = started_bridge(build, cluster, bus, tmp_path)
+    try:
+        wait_state(api, "Configured", generation=1)
+        # A change of the other node's object while the bridge watches; then one of its own,
+        # which it can only apply after it saw (or skipped) the other's.
+        api.update_spec(OTHER_NODE, dict(other["spec"], interfaces=other["spec"]["interfaces"][:1]))
+        changed = change_mtu(api)
+        wait_state(api, "Configured", generation=2)
+    finally:
+        b.stop()
+
+    for entry in changed:
+        assert_nic_configured(node, entry)
+    untouched = api.get(OTHER_NODE)
+    assert "status" not in untouched and FINALIZER not in \
+        untouched["metadata"].get("finalizers", [])
+    assert not [e for e in api.events() if e["involvedObject"]["name"] == OTHER_NODE]
+    lists, watches = api.requests("GET", "collection"), api.requests("GET", "watch")
+    assert lists[0].query["fieldSelector"] == f"metadata.name={NODE}"
+    assert watches[0].query["fieldSelector"] == f"metadata.name={NODE}"
+    # The first watch goes on from the list's version: nothing in between is missed.
+    assert watches[0].query["resourceVersion"] == listed_at
+
+
+def test_watch_answered_410_lists_again_and_gets_the_change_made_meanwhile(node, cluster, bridge):
+    api = cluster[0]
+    add_sample_nics(node)
+    api.create(sample())
+    configured_and_settled(api)
+
+    # 410 Gone as the answer's status (as from etcd, without the watch cache), to every watch:
+    # only a list can bring what changed.
+    api.fail(count=None, code=410, kind="watch")
+    api.drop_watches()
+    gone = api.wait_for(lambda: [r for r in api.requests("GET", "watch") if r.code == 410],
+                        timeout=10, what="a watch answered 410")
+    changed = change_mtu(api)
+    wait_state(api, "Configured", generation=2, timeout=30)
+    api.clear_faults()
+
+    assert [r for r in api.requests("GET", "collection") if r.time > gone[0].time]
+    assert_nic_configured(node, changed[0])
+    relists = log_lines(bridge, code="410")
+    assert relists and relists[0]["level"] == "info", bridge.log()
+    assert "listing again" in relists[0]["msg"] and "too old" in relists[0]["detail"]
+    assert "Not a watch event" not in bridge.log()
+
+
+def test_watch_from_a_compacted_version_gets_the_410_event_and_lists_again(node, cluster, bridge):
+    api = cluster[0]
+    add_sample_nics(node)
+    api.create(sample())
+    configured_and_settled(api)
+
+    # The next watch waits while the object changes and the history is forgotten, so that it
+    # asks for a version that is gone: the watch cache's 200 with an ERROR event 410.
+    api.hold(kind="watch")
+    api.drop_watches()
+    api.wait_for(api.held, timeout=10, what="the next watch")
+    lists = api.count("GET", "collection")
+    changed = change_mtu(api)
+    api.compact()
+    api.release()
+
+    wait_state(api, "Configured", generation=2, timeout=30)
+    assert api.count("GET", "collection") > lists
+    assert_nic_configured(node, changed[0])
+    assert [l for l in log_lines(bridge, code="410") if "ERROR event" in l["detail"]]
+
+
+@pytest.mark.parametrize("code", [401, 403, 500])
+def test_refused_watch_is_logged_with_its_code_and_message_and_retried(node, cluster, bridge,
+                                                                       code):
+    api, tls, token_file = cluster
+    add_sample_nics(node)
+    api.create(sample())
+    configured_and_settled(api)
+
+    if code == 401:
+        api.token = "rotated-token"  # after the first list: the next watch is refused
+    else:
+        api.fail(count=None, code=code, kind="watch")
+    api.drop_watches()
+    line = poll(lambda: (log_lines(bridge, code=str(code)) or [None])[0], timeout=10,
+                what=f"the {code} in the log")
+    assert line["level"] == "warning"
+    message = {401: "Unauthorized", 403: "forbidden (injected)",
+               500: "injected by the test server"}[code]
+    assert f"HTTP {code}: " in line["detail"] and message in line["detail"], line
+    assert "Not a watch event" not in bridge.log()
+
+    if code == 401:
+        token_file.write_text("rotated-token\n")  # rotated: read again for the next request
+    else:
+        api.clear_faults()
+    changed = change_mtu(api)
+    wait_state(api, "Configured", generation=2, timeout=60)
+    assert_nic_configured(node, changed[0])
+
+
+def test_watch_that_hangs_silently_is_given_up_after_its_timeout_and_a_margin(build, node, cluster,
+                                                                             bus, daemon,
+                                                                             tmp_path):
+    """A watch asked for 2 s that sends nothing and never ends (a dead connection) is given up
+    2 s plus the bridge's 15 s margin later, well within the wait below."""
+    api = cluster[0]
+    add_sample_nics(node)
+    b = started_bridge(build, cluster, bus, tmp_path, "--watch-timeout=2")
+    try:
+        api.create(sample())
+        configured_and_settled(api)
+        api.clear_requests()
+        api.hang_watches = True
+        api.drop_watches(clean=True)
+        api.wait_for(lambda: api.count("GET", "watch") >= 1 and api.open_watches() == 1,
+                     timeout=10, what="a hanging watch")
+        api.hang_watches = False  # the watch after it works
+
+        changed = change_mtu(api)
+        wait_state(api, "Configured", generation=2, timeout=60)
+    finally:
+        b.stop()
+    assert_nic_configured(node, changed[0])
+    assert [l for l in log_lines(b, msg="Watch failed") if "Timeout" in l.get("detail", "")]
+
+
+# --- InProgress and lastProcessed -------------------------------------------------------------
+
+def test_in_progress_is_written_before_apply_and_last_processed_only_once_done(node, cluster,
+                                                                              bridge, daemon):
+    api = cluster[0]
+    add_sample_nics(node)
+    api.hold(method="PATCH", kind="status")
+    api.create(sample())
+
+    try:
+        held = api.wait_for(api.held, timeout=10, what="the first status write")
+        # The bridge waits for this write before it calls multinicd.
+        assert held[0].body["status"]["state"] == "InProgress"
+        assert "lastProcessed" not in held[0].body["status"]  # nothing processed yet
+        assert "Apply called" not in daemon.log()
+    finally:
+        api.release()
+    configured_and_settled(api)
+    first = [r.body["status"] for r in api.requests("PATCH", "status")]
+    assert [s["state"] for s in first] == ["InProgress", "Configured"]
+    done = first[1]["lastProcessed"]
+
+    # A second later by the clock the status is written with, the next generation.
+    poll(lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) > done, timeout=5,
+         interval=0.05, what="the next second")
+    api.clear_requests()
+    change_mtu(api)
+    wait_state(api, "Configured", generation=2)
+    second = [r.body["status"] for r in api.requests("PATCH", "status")]
+    assert [s["state"] for s in second] == ["InProgress", "Configured"]
+    assert second[0]["lastProcessed"] == done
+    assert second[1]["lastProcessed"] > done
+
+
+# --- a retry pending does not hold up what is new --------------------------------------------
+
+def test_new_generation_and_multinicd_start_do_not_wait_for_a_pending_retry(build, node, cluster,
+                                                                           bus, daemon,
+                                                                           tmp_path):
+    api = cluster[0]
+    add_sample_nics(node)
+    daemon.stop()
+    # The first retry 60..180 s after a failure: anything sooner is not the retry.
+    b = started_bridge(build, cluster, bus, tmp_path, "--retry-backoff=120,600")
+    try:
+        api.create(sample())
+        wait_state(api, "Failed", generation=1)
+        delays = poll(lambda: retries(b), timeout=10, what="the retry")
+        assert delays[0] >= 60000, delays
+
+        changed = change_mtu(api)
+        wait_state(api, "Failed", generation=2, timeout=20)  # tried at once, and failed again
+        daemon.start()
+        wait_state(api, "Configured", generation=2, timeout=20)
+    finally:
+        b.stop()
+    for entry in changed:
+        assert_nic_configured(node, entry)
+    assert len(retries(b)) == 2
+
+
+def test_deletion_does_not_wait_for_a_pending_retry(build, node, cluster, bus, daemon, tmp_path):
+    api = cluster[0]
+    add_sample_nics(node)
+    b = started_bridge(build, cluster, bus, tmp_path, "--retry-backoff=120,600")
+    try:
+        api.create(sample())
+        configured_and_settled(api)
+        api.fail(count=None, code=500, method="PATCH", kind="status")
+        change_mtu(api)
+        poll(lambda: retries(b), timeout=10, what="the retry of the status write")
+
+        api.delete(NODE)
+        api.wait_for(lambda: api.get(NODE) is None, timeout=20, what="the object to go")
+    finally:
+        b.stop()
+    for entry, original in zip(spec_entries(SAMPLE), ("ens4", "ens5")):
+        assert_nic_released(node, entry["macAddress"], original, entry)
+
+
+# --- multinicd away or denying: one warning event, not one per retry ---------------------------
+
+def test_multinicd_not_running_gives_one_warning_event_not_one_per_retry(build, node, cluster,
+                                                                         bus, daemon, tmp_path):
+    api = cluster[0]
+    add_sample_nics(node)
+    daemon.stop()
+    b = started_bridge(build, cluster, bus, tmp_path)
+    try:
+        api.create(sample())
+        wait_state(api, "Failed", generation=1)
+        assert conditions(api)["Ready"]["reason"] == "DaemonUnavailable"
+        poll(lambda: len(retries(b)) >= 3, timeout=30, what="three retries")
+
+        events = api.events(reason="DaemonUnavailable")
+        assert len(events) == 1, events
+        assert events[0]["type"] == "Warning" and "io.multinic.Agent1" in events[0]["message"]
+        daemon.start()
+        wait_state(api, "Configured", generation=1, timeout=30)
+    finally:
+        b.stop()
+    assert len(api.events(reason="DaemonUnavailable")) == 1
+
+
+def test_denied_apply_gives_one_access_denied_event(build, node, cluster, bus, daemon, tmp_path):
+    """The bridge as a user that polkit (absent on this bus) does not allow to Apply."""
+    from conftest import NOBODY
+    api, tls, token_file = cluster
+    add_sample_nics(node)
+    before = node.snapshot()
+    readable = Path(tempfile.mkdtemp(prefix="multinic-bridge-"))
+    try:
+        readable.chmod(0o755)
+        for src in (tls.ca, token_file):
+            shutil.copy(src, readable)
+        b = Bridge(build, api, types.SimpleNamespace(ca=readable / Path(tls.ca).name),
+                   readable / token_file.name, bus, tmp_path)
+        b.cmd = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] + b.cmd
+        b.start()
+        try:
+            api.create(sample())
+            wait_state(api, "Failed", generation=1)
+            assert conditions(api)["Ready"]["reason"] == "AccessDenied"
+            poll(lambda: len(retries(b)) >= 3, timeout=30, what="three retries")
+        finally:
+            b.stop()
+    finally:
+        shutil.rmtree(readable)
+    events = api.events(reason="AccessDenied")
+    assert len(events) == 1 and events[0]["type"] == "Warning", events
+    assert "io.multinic.agent1.apply" in events[0]["message"]
+    assert node.snapshot() == before
+
+
+# --- every line on stderr is JSON -----------------------------------------------------------------
+
+def test_libmicrohttpd_messages_are_json_log_lines(build, node, cluster, bus, daemon, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        b = started_bridge(build, cluster, bus, tmp_path, f"--port={taken.getsockname()[1]}")
+        rc = b.proc.wait(10)
+        b.log_file.close()
+    assert rc == 1
+    port = free_port()
+    b = started_bridge(build, cluster, bus, tmp_path, f"--port={port}")
+    try:
+        poll(lambda: http_get(port, "/healthz")[0] == 200, timeout=10, what="/healthz")
+        with socket.create_connection(("127.0.0.1", port)) as c:
+            c.sendall(b"GET /metrics HTTP/1.1\r\nHo")  # and hangs up mid-request
+        poll(lambda: "incomplete request" in b.log(), timeout=10, what="libmicrohttpd's message")
+    finally:
+        b.stop()
+
+    lines = [json.loads(line) for line in b.log().splitlines()]  # each one JSON
+    httpd = [l for l in lines if l["msg"] == "HTTP server for /metrics"]
+    assert [l for l in httpd if "Address already in use" in l["detail"]], lines
+    assert [l for l in httpd if "incomplete request" in l["detail"]], lines
+
+
+@pytest.mark.parametrize("args,option", [
+    (["--no-such-option"], "--no-such-option"),
+    (["--port"], "--port"),
+    (["--retry-backoff=60,1"], "--retry-backoff=60,1"),
+    (["stray"], "stray"),
+])
+def test_usage_errors_are_json_log_lines_naming_the_option(build, args, option):
+    p = subprocess.run([str(build / "bridge" / "multinic-bridge"), *args], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 1
+    lines = [json.loads(line) for line in p.stderr.splitlines()]
+    assert len(lines) == 1 and lines[0]["level"] == "error", p.stderr
+    assert option in lines[0].values(), lines
