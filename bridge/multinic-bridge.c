@@ -130,7 +130,10 @@ static int parse_argv(int argc, char *argv[], KubeConfig *k, Args *a) {
                         r = parse_unsigned(optarg, 86400, &a->resync_seconds);
                         break;
                 case ARG_WATCH:
+                        /* Not 0 (the server's choice): a silent watch is judged by its length. */
                         r = parse_unsigned(optarg, 3600, &a->watch_timeout_seconds);
+                        if (r >= 0 && a->watch_timeout_seconds == 0)
+                                r = -EINVAL;
                         break;
                 case ARG_BACKOFF:
                         r = parse_backoff(optarg, a);

@@ -1048,6 +1048,7 @@ def test_libmicrohttpd_messages_are_json_log_lines(build, node, cluster, bus, da
     (["--no-such-option"], "--no-such-option"),
     (["--port"], "--port"),
     (["--retry-backoff=60,1"], "--retry-backoff=60,1"),
+    (["--watch-timeout=0"], "--watch-timeout=0"),
     (["stray"], "stray"),
 ])
 def test_usage_errors_are_json_log_lines_naming_the_option(build, args, option):
