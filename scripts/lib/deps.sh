@@ -9,7 +9,7 @@ MULTINIC_DEPS=(
         python3-jsonschema openssl curl
         polkitd
         scdoc debhelper dpkg-dev build-essential groff-base python3-seccomp
-        lintian rpm rpmlint file
+        lintian rpm rpmlint file strace
 )
 
 deps_install() {
