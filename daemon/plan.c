@@ -76,6 +76,15 @@ static void nic_fail(NicPlan *n, const char *fmt, ...) {
         va_end(ap);
 }
 
+/* A physical-like link with this MAC that udev has not finished with yet, if any. */
+static const LinkInfo *match_mac_udev_pending(const Snapshot *s, const uint8_t mac[6]) {
+        for (size_t i = 0; i < s->n_links; i++)
+                if (s->links[i].physical_like && s->links[i].udev_pending &&
+                    memcmp(s->links[i].mac, mac, 6) == 0)
+                        return &s->links[i];
+        return NULL;
+}
+
 /* The one physical-like link with this MAC; -ENOENT if none, -ENOTUNIQ if several. */
 static int match_mac(const Snapshot *s, const uint8_t mac[6], const LinkInfo **ret,
                      const LinkInfo **ret_other) {
@@ -567,8 +576,15 @@ static int plan_spec_nic(Planner *pl, const Spec *spec, size_t i) {
         mac_format(si->mac, mac);
         r = match_mac(&pl->w, si->mac, &l, &other);
         if (r == -ENOENT) {
+                const LinkInfo *u = match_mac_udev_pending(&pl->w, si->mac);
+
                 n->outcome = NIC_PENDING;
-                snprintf(n->message, sizeof(n->message), "waiting for a NIC with MAC %s", mac);
+                if (u)
+                        snprintf(n->message, sizeof(n->message),
+                                 "waiting for udev to finish with %s (MAC %s)", u->name, mac);
+                else
+                        snprintf(n->message, sizeof(n->message), "waiting for a NIC with MAC %s",
+                                 mac);
                 return 0;
         }
         n->ifindex = l->ifindex;

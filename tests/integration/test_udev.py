@@ -189,6 +189,8 @@ def test_a_nic_is_configured_only_once_udev_has_finished_with_it(tmp_path, node,
     appear(node, daemon)
 
     assert late_nic(daemon)["state"] == "pending"
+    assert late_nic(daemon)["message"] == \
+        f"waiting for udev to finish with ens5 (MAC {LATE['macAddress']})"
     assert daemon.prop("State") == "Pending"
     assert node.link_by_mac(LATE["macAddress"])["ifname"] == "ens5"
     assert node.ipv4("ens5") == []
