@@ -50,7 +50,8 @@ bool atomic_temp_target(const char *name, char *ret, size_t n) {
         return true;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+int write_file_atomic_full(const char *path, const void *data, size_t len, mode_t mode,
+                           bool sync) {
         _cleanup_(freep) char *tmp = NULL;
         _cleanup_(closep) int fd = -1;
         const char *base = strrchr(path, '/');
@@ -69,7 +70,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
         r = fchmod(fd, mode) < 0 ? negative_errno() : 0; /* the umask must not widen or narrow it */
         if (r == 0)
                 r = write_all(fd, data, len);
-        if (r == 0 && fsync(fd) < 0)
+        if (r == 0 && sync && fsync(fd) < 0)
                 r = negative_errno();
         if (r == 0 && rename(tmp, path) < 0)
                 r = negative_errno();
@@ -77,6 +78,20 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
                 (void) unlink(tmp);
                 return r;
         }
+        return sync ? fsync_parent(path) : 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+        return write_file_atomic_full(path, data, len, mode, true);
+}
+
+int fsync_path(const char *path) {
+        _cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return negative_errno();
+        if (fsync(fd) < 0)
+                return negative_errno();
         return fsync_parent(path);
 }
 

@@ -119,11 +119,12 @@ void manager_save_state(Manager *m) {
 
         if (!m->state_unsaved)
                 return;
-        r = state_save(m->root, &m->state);
+        r = state_save(m->root, &m->state, true);
         if (r < 0)
                 log_warning_errno(r, "Failed to save the managed state, retrying at the next "
                                      "call: %m");
         m->state_unsaved = r < 0;
+        m->intent_unsynced &= r < 0;
 }
 
 Manager *manager_free(Manager *m) {
@@ -475,6 +476,19 @@ static bool any_action_ran(const CallResult *c) {
         return false;
 }
 
+/* The files survive a power loss: the kept state that names their NICs must too, before them. */
+static void sync_intent(Manager *m) {
+        int r;
+
+        if (!m->intent_unsynced)
+                return;
+        r = state_sync(m->root);
+        if (r < 0)
+                log_warning_errno(r, "Failed to sync the managed state before the files, "
+                                     "ignoring: %m");
+        m->intent_unsynced = false;
+}
+
 /* The new state takes desired (owned): the spec of an Apply, NULL after Remove. A reconcile of
  * the daemon's own that changed nothing leaves LastApply alone. */
 static int finish_call(Manager *m, CallResult *c, bool removing, bool persist, cJSON *desired,
@@ -493,6 +507,7 @@ static int finish_call(Manager *m, CallResult *c, bool removing, bool persist, c
         s.desired = desired;
         /* Files follow the state: rewritten when it changed, or when they may be behind it. */
         if (persist && (m->files_stale || !state_equal(&m->state, &s))) {
+                sync_intent(m);
                 r = persist_files(m, c, &s);
                 if (r < 0) {
                         state_done(&s);
@@ -528,9 +543,10 @@ static bool plan_nic_has_actions(const Plan *p, size_t nic) {
 
 /* Before the first change, the kept state learns what the call is about to do: the NICs about to
  * be taken over, with their original names, and the spec a caller asked for. A multinicd killed
- * half-way, or after its answer but before the state file followed, or a host that lost power,
- * knows both after the restart: it gives the NICs back, or applies the spec that was answered.
- * Written only when one of them changes, so never for a no-op. */
+ * half-way, or after its answer but before the state file followed, knows both after the
+ * restart: it gives the NICs back, or applies the spec that was answered. Written only when one
+ * of them changes, so never for a no-op; and not synced, since the kernel's state it guards does
+ * not outlive a power loss either: sync_intent() makes it durable before the files, which do. */
 static int save_intent(Manager *m, const Plan *p, cJSON *desired) {
         State s = { .desired = desired };
         bool changed = !m->state.desired != !desired ||
@@ -547,8 +563,9 @@ static int save_intent(Manager *m, const Plan *p, cJSON *desired) {
                 changed = true;
         }
         if (r >= 0 && changed) {
-                r = state_save(m->root, &s);
+                r = state_save(m->root, &s, false);
                 m->state_unsaved = true; /* the file must say what the call ends with */
+                m->intent_unsynced = r >= 0;
         }
         s.desired = NULL; /* borrowed */
         state_done(&s);

@@ -63,6 +63,7 @@ typedef struct Manager {
         Monitor *monitor;
         State state;
         bool state_unsaved; /* the state changed and is not on disk yet, or its save failed */
+        bool intent_unsynced; /* the state file holds an intent written without fsync */
         int backend;        /* PersistBackend */
         bool files_stale;   /* the files may not match the state: rewrite at the next call */
         char instance_id[SPEC_INSTANCE_ID_MAX + 1];

@@ -106,7 +106,7 @@ static cJSON *nic_to_json(const ManagedNic *m) {
         return TAKE_PTR(o);
 }
 
-int state_save(const char *root, const State *s) {
+int state_save(const char *root, const State *s, bool sync) {
         _cleanup_(cJSON_Deletep) cJSON *doc = cJSON_CreateObject();
         _cleanup_(freep) char *dir = NULL, *path = NULL, *text = NULL;
         cJSON *arr;
@@ -137,7 +137,17 @@ int state_save(const char *root, const State *s) {
         r = path_join_root(root, STATE_FILE, &path);
         if (r < 0)
                 return r;
-        return write_file_atomic(path, text, strlen(text), 0600);
+        return write_file_atomic_full(path, text, strlen(text), 0600, sync);
+}
+
+int state_sync(const char *root) {
+        _cleanup_(freep) char *path = NULL;
+        int r;
+
+        r = path_join_root(root, STATE_FILE, &path);
+        if (r < 0)
+                return r;
+        return fsync_path(path);
 }
 
 static int get_ip(const cJSON *o, const char *key, struct in_addr *ret) {

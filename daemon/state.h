@@ -33,6 +33,9 @@ bool state_equal(const State *a, const State *b);
 
 /* A missing file is an empty state. */
 int state_load(const char *root, State *ret);
-int state_save(const char *root, const State *s);
+/* Written atomically; with sync, also fsynced (file and directory) before it returns. */
+int state_save(const char *root, const State *s, bool sync);
+/* fsyncs a state file written without sync. */
+int state_sync(const char *root);
 /* Renames a state file that cannot be read out of the way, keeping it for inspection. */
 int state_set_aside(const char *root, char **ret_path);

@@ -93,14 +93,19 @@ def syscalls(log, root):
     return out
 
 
+def is_state_file(path):
+    return path.endswith("/var/lib/multinic/state.json")
+
+
 def check_synced(calls):
     """Each rename follows an fsync of the new file and is followed by an fsync of its directory
     before anything else is written or deleted; each unlink is followed by an fsync of its
-    directory in the same way. Returns the list of what breaks that."""
+    directory in the same way. Returns the list of what breaks that. The state file is left to
+    check_state_synced_before_files()."""
     bad = []
     changing = ("rename", "unlink")
     for i, (name, paths, _, ok) in enumerate(calls):
-        if not ok or name not in changing:
+        if not ok or name not in changing or is_state_file(paths[-1]):
             continue
         directory = os.path.dirname(paths[-1])
         if name == "rename":
@@ -122,11 +127,31 @@ def check_synced(calls):
     return bad
 
 
+def check_state_synced_before_files(calls):
+    """The state file may be renamed over without fsync (what an Apply is about to do to the
+    kernel, whose state a power loss takes too), but it and its directory are fsynced before any
+    persistence file is created or deleted after that. Returns what breaks that."""
+    bad, unsynced = [], None
+    for name, paths, creates, ok in calls:
+        if not ok:
+            continue
+        if name == "rename" and is_state_file(paths[-1]):
+            unsynced = {paths[-1], os.path.dirname(paths[-1])}
+        elif name == "fsync" and unsynced:
+            unsynced.discard(paths[0])
+        elif unsynced and (name == "unlink" or name == "openat" and creates) and \
+                "/var/lib/multinic/" not in paths[-1]:
+            bad.append(f"{name} of {paths[-1]} while {sorted(unsynced)} was not synced")
+            unsynced = None
+    return bad
+
+
 @pytest.mark.skipif(STRACE is None, reason="strace is not installed")
 def test_writes_and_deletions_reach_the_disk_in_order(node, start_daemon, tmp_path):
     """What strace sees multinicd do: for each file, a temporary one created, fsynced and renamed
     over it, then the directory fsynced; for each deletion (a released NIC's files, a NIC's files
-    taken back when one of them cannot be written) the directory fsynced."""
+    taken back when one of them cannot be written) the directory fsynced; the state file synced
+    before any of them."""
     log = tmp_path / "strace.log"
     # LeakSanitizer cannot run under ptrace; every other test of that build checks for leaks.
     daemon = start_daemon(env={"ASAN_OPTIONS": "detect_leaks=0"}, **rocky_root())
@@ -158,3 +183,8 @@ def test_writes_and_deletions_reach_the_disk_in_order(node, start_daemon, tmp_pa
     assert [name for name, paths, _, ok in calls if ok and paths[-1] == keyfile1
             and name in ("rename", "unlink")] == ["rename", "unlink", "rename", "unlink"]
     assert check_synced(calls) == []
+    assert check_state_synced_before_files(calls) == []
+    # Each Apply that changes something renames the state file twice: the intent before the
+    # first change, unsynced, and the outcome after the answer, synced.
+    state = [c for c in calls if c[0] == "rename" and c[3] and is_state_file(c[1][-1])]
+    assert len(state) == 6, state
