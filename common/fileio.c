@@ -51,7 +51,7 @@ bool atomic_temp_target(const char *name, char *ret, size_t n) {
 }
 
 int write_file_atomic_full(const char *path, const void *data, size_t len, mode_t mode,
-                           bool sync) {
+                           bool sync_dir) {
         _cleanup_(freep) char *tmp = NULL;
         _cleanup_(closep) int fd = -1;
         const char *base = strrchr(path, '/');
@@ -70,7 +70,8 @@ int write_file_atomic_full(const char *path, const void *data, size_t len, mode_
         r = fchmod(fd, mode) < 0 ? negative_errno() : 0; /* the umask must not widen or narrow it */
         if (r == 0)
                 r = write_all(fd, data, len);
-        if (r == 0 && sync && fsync(fd) < 0)
+        /* Always: a rename that reaches the disk before the data would leave an empty file. */
+        if (r == 0 && fsync(fd) < 0)
                 r = negative_errno();
         if (r == 0 && rename(tmp, path) < 0)
                 r = negative_errno();
@@ -78,7 +79,7 @@ int write_file_atomic_full(const char *path, const void *data, size_t len, mode_
                 (void) unlink(tmp);
                 return r;
         }
-        return sync ? fsync_parent(path) : 0;
+        return sync_dir ? fsync_parent(path) : 0;
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {

@@ -8,10 +8,10 @@
 /* Writes to a temporary file in the same directory created with mode, fsyncs, renames over
  * path and fsyncs the directory: readers see the old file or the new one, never a part. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
-/* The same; without sync, neither fsync is made: the file is whole or absent for any process
- * at once, but may be lost, or come back old, after a power loss until fsync_path(). */
+/* The same; without sync_dir, the directory is not fsynced: the new file is whole for any
+ * process at once, but after a power loss the old one may come back, until fsync_path(). */
 int write_file_atomic_full(const char *path, const void *data, size_t len, mode_t mode,
-                           bool sync);
+                           bool sync_dir);
 /* fsyncs the file at path and the directory that holds it. */
 int fsync_path(const char *path);
 

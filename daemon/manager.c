@@ -545,8 +545,9 @@ static bool plan_nic_has_actions(const Plan *p, size_t nic) {
  * be taken over, with their original names, and the spec a caller asked for. A multinicd killed
  * half-way, or after its answer but before the state file followed, knows both after the
  * restart: it gives the NICs back, or applies the spec that was answered. Written only when one
- * of them changes, so never for a no-op; and not synced, since the kernel's state it guards does
- * not outlive a power loss either: sync_intent() makes it durable before the files, which do. */
+ * of them changes, so never for a no-op. Its directory is not synced: after a power loss the
+ * file before it may come back, which is right while the kernel's state it guards, gone too, is
+ * all that changed; sync_intent() makes it durable before the files, which do outlive one. */
 static int save_intent(Manager *m, const Plan *p, cJSON *desired) {
         State s = { .desired = desired };
         bool changed = !m->state.desired != !desired ||

@@ -106,7 +106,7 @@ static cJSON *nic_to_json(const ManagedNic *m) {
         return TAKE_PTR(o);
 }
 
-int state_save(const char *root, const State *s, bool sync) {
+int state_save(const char *root, const State *s, bool sync_dir) {
         _cleanup_(cJSON_Deletep) cJSON *doc = cJSON_CreateObject();
         _cleanup_(freep) char *dir = NULL, *path = NULL, *text = NULL;
         cJSON *arr;
@@ -137,7 +137,7 @@ int state_save(const char *root, const State *s, bool sync) {
         r = path_join_root(root, STATE_FILE, &path);
         if (r < 0)
                 return r;
-        return write_file_atomic_full(path, text, strlen(text), 0600, sync);
+        return write_file_atomic_full(path, text, strlen(text), 0600, sync_dir);
 }
 
 int state_sync(const char *root) {

@@ -33,9 +33,10 @@ bool state_equal(const State *a, const State *b);
 
 /* A missing file is an empty state. */
 int state_load(const char *root, State *ret);
-/* Written atomically; with sync, also fsynced (file and directory) before it returns. */
-int state_save(const char *root, const State *s, bool sync);
-/* fsyncs a state file written without sync. */
+/* Written atomically and fsynced; with sync_dir, its directory too, so that a power loss cannot
+ * bring the old file back. */
+int state_save(const char *root, const State *s, bool sync_dir);
+/* fsyncs the state file and its directory, after a state_save() without sync_dir. */
 int state_sync(const char *root);
 /* Renames a state file that cannot be read out of the way, keeping it for inspection. */
 int state_set_aside(const char *root, char **ret_path);

@@ -100,12 +100,12 @@ def is_state_file(path):
 def check_synced(calls):
     """Each rename follows an fsync of the new file and is followed by an fsync of its directory
     before anything else is written or deleted; each unlink is followed by an fsync of its
-    directory in the same way. Returns the list of what breaks that. The state file is left to
-    check_state_synced_before_files()."""
+    directory in the same way. Returns the list of what breaks that. The directory of the state
+    file is left to check_state_synced_before_files()."""
     bad = []
     changing = ("rename", "unlink")
     for i, (name, paths, _, ok) in enumerate(calls):
-        if not ok or name not in changing or is_state_file(paths[-1]):
+        if not ok or name not in changing:
             continue
         directory = os.path.dirname(paths[-1])
         if name == "rename":
@@ -114,6 +114,8 @@ def check_synced(calls):
                        and c[1][0] == paths[0]]
             if not synced or not created or synced[-1] < created[-1]:
                 bad.append(f"{paths[0]} renamed without an fsync since it was created")
+        if is_state_file(paths[-1]):
+            continue
         for later in calls[i + 1:]:
             if later[0] == "fsync" and later[1] == [directory]:
                 break
@@ -128,20 +130,20 @@ def check_synced(calls):
 
 
 def check_state_synced_before_files(calls):
-    """The state file may be renamed over without fsync (what an Apply is about to do to the
-    kernel, whose state a power loss takes too), but it and its directory are fsynced before any
-    persistence file is created or deleted after that. Returns what breaks that."""
+    """The state file may be renamed over without an fsync of its directory (what an Apply is
+    about to do to the kernel, whose state a power loss takes too), but the directory is fsynced
+    before any persistence file is created or deleted after that. Returns what breaks that."""
     bad, unsynced = [], None
     for name, paths, creates, ok in calls:
         if not ok:
             continue
         if name == "rename" and is_state_file(paths[-1]):
-            unsynced = {paths[-1], os.path.dirname(paths[-1])}
-        elif name == "fsync" and unsynced:
-            unsynced.discard(paths[0])
+            unsynced = os.path.dirname(paths[-1])
+        elif name == "fsync" and paths[0] == unsynced:
+            unsynced = None
         elif unsynced and (name == "unlink" or name == "openat" and creates) and \
                 "/var/lib/multinic/" not in paths[-1]:
-            bad.append(f"{name} of {paths[-1]} while {sorted(unsynced)} was not synced")
+            bad.append(f"{name} of {paths[-1]} while {unsynced} was not synced")
             unsynced = None
     return bad
 
