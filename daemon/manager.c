@@ -238,10 +238,19 @@ static bool status_equal(const Manager *m, const NicStatus *st, size_t n) {
         return true;
 }
 
+static bool plan_has_nic(const Plan *p, const uint8_t mac[6]) {
+        for (size_t i = 0; i < p->n_nics; i++)
+                if (p->nics[i].spec && memcmp(p->nics[i].mac, mac, 6) == 0)
+                        return true;
+        return false;
+}
+
 /* Updates the Interfaces and LastError properties, noting which of them changed. drift, per NIC
- * of the plan, is what a reconcile found; a NIC without new drift keeps the drift it had. */
-static int status_update(Manager *m, const Plan *p, const NicDrift *drift) {
-        NicStatus *st = calloc(p->n_nics ? p->n_nics : 1, sizeof(NicStatus));
+ * of the plan, is what a reconcile found; a NIC without new drift keeps the drift it had. With
+ * keep_held, a held NIC that the reconcile left out of its plan, as one never configured is,
+ * keeps its entry, failed with why. */
+static int status_update(Manager *m, const Plan *p, const NicDrift *drift, bool keep_held) {
+        NicStatus *st = calloc(p->n_nics + m->n_held + 1, sizeof(NicStatus));
         const NicStatus *old;
         char last_error[sizeof(m->last_error)] = "";
         size_t n = 0;
@@ -262,6 +271,18 @@ static int status_update(Manager *m, const Plan *p, const NicDrift *drift) {
                         st[n].drift = drift[i];
                 else if ((old = status_find(m->status, m->n_status, np->mac)))
                         st[n].drift = old->drift;
+                n++;
+        }
+        for (size_t i = 0; keep_held && i < m->n_held; i++) {
+                const HeldNic *h = &m->held[i];
+
+                if (plan_has_nic(p, h->mac) || !(old = status_find(m->status, m->n_status, h->mac)))
+                        continue;
+                st[n] = *old;
+                st[n].outcome = NIC_FAILED;
+                snprintf(st[n].message, sizeof(st[n].message), "%s", h->message);
+                if (!last_error[0])
+                        snprintf(last_error, sizeof(last_error), "%s", h->message);
                 n++;
         }
         if (!streq(last_error, m->last_error)) {
@@ -529,7 +550,7 @@ static int finish_call(Manager *m, CallResult *c, bool removing, bool persist, c
                 m->last_apply_usec = clock_usec(CLOCK_REALTIME);
                 m->props_changed |= PROP_LAST_APPLY;
         }
-        return status_update(m, &c->plan, NULL);
+        return status_update(m, &c->plan, NULL, internal);
 }
 
 static PlanHold *heal_holds(const Manager *m, size_t *ret_n);
@@ -606,9 +627,11 @@ static int apply_spec(Manager *m, Spec *spec, CallResult *ret, Error *e, bool in
                 snprintf(m->last_error, sizeof(m->last_error), "%s", e->message);
                 return r;
         }
-        if (!internal)
+        r = finish_call(m, ret, false, spec->options.persist, TAKE_PTR(desired), internal);
+        /* After the files: a NIC whose files could not be written failed too. */
+        if (r >= 0 && !internal)
                 held_update(m, &ret->plan);
-        return finish_call(m, ret, false, spec->options.persist, TAKE_PTR(desired), internal);
+        return r;
 }
 
 int manager_apply(Manager *m, Spec *spec, CallResult *ret, Error *e) {
@@ -795,6 +818,30 @@ static void report_held(Manager *m, Plan *p) {
         }
 }
 
+/* A NIC that a reconcile took over and that failed, whose rollback sent events of its own: held
+ * as well, or every reconcile those events start would fail it the same way again. A NIC left
+ * alone for having been undone too often is not: it is looked at again after its pause. */
+static void held_add_failed(Manager *m, const Plan *p) {
+        uint64_t now = clock_usec(CLOCK_MONOTONIC);
+
+        for (size_t i = 0; i < p->n_nics; i++) {
+                const NicPlan *n = &p->nics[i];
+                const HealRecord *h = heal_find(m, n->mac);
+                HeldNic *held;
+
+                if (!n->spec || n->outcome != NIC_FAILED || held_find(m, n->mac) ||
+                    (h && now < h->paused_until))
+                        continue;
+                held = realloc(m->held, (m->n_held + 1) * sizeof(HeldNic));
+                if (!held)
+                        return;
+                m->held = held;
+                held = &held[m->n_held++];
+                memcpy(held->mac, n->mac, 6);
+                snprintf(held->message, sizeof(held->message), "%s", n->message);
+        }
+}
+
 int manager_reconcile(Manager *m) {
         _cleanup_(spec_done) Spec spec = {};
         _cleanup_(call_result_done) CallResult c = {};
@@ -823,6 +870,7 @@ int manager_reconcile(Manager *m) {
         r = apply_spec(m, &spec, &c, &e, true);
         if (r < 0)
                 return log_warning_errno(r, "Reconciling failed: %s", e.message);
+        held_add_failed(m, &c.plan);
         drift = calloc(c.plan.n_nics ? c.plan.n_nics : 1, sizeof(NicDrift));
         if (!drift)
                 return log_error_errno(-ENOMEM, "Reconciling failed: %m");
@@ -833,7 +881,7 @@ int manager_reconcile(Manager *m) {
                 m->props_changed |= PROP_STATE;
         m->overall = overall;
         /* A degraded or held NIC shows in Interfaces and LastError, a healed one its drift. */
-        return status_update(m, &c.plan, drift);
+        return status_update(m, &c.plan, drift, true);
 }
 
 void manager_emit_changed(Manager *m) {

@@ -1,10 +1,12 @@
 """Which files the daemon writes, rewrites and deletes: only its own (marker first, or its
 temporary files that a crash left), only when the managed state changed, never with persist off or
 without a backend."""
+import time
+
 import pytest
 
 from conftest import (DEBIAN_OS_RELEASE, NIC_SYSCTLS, add_case01_nics, assert_nic_configured,
-                      by_mac, case01_spec)
+                      by_mac, case01_spec, poll)
 from persistence import (KEYFILE_DIR, MARKER, ROCKY_OS_RELEASE, STATE_FILE, SYSCTL_FILE,
                          UBUNTU_OS_RELEASE, etc_files, identities, keyfile_path, link_path,
                          netplan_path, netplan_root, parse_sysctl_file, rocky_root)
@@ -102,6 +104,36 @@ def test_remove_deletes_every_file_of_the_daemon_and_no_other(node, start_daemon
     # Marked or not, a file not named like the daemon's is not the daemon's.
     assert set(etc_files(daemon.root)) == set(FOREIGN)
     assert {rel: v for rel, v in identities(daemon.root).items() if rel in FOREIGN} == foreign
+
+
+def failed_writes(daemon, path):
+    return daemon.log().count(f"writing /{path} failed")
+
+
+@pytest.mark.parametrize("when", ["apply", "late"])
+def test_nic_whose_file_cannot_be_written_is_not_retried_by_its_own_rollback(node, start_daemon,
+                                                                              when):
+    """The rollback's own netlink events start a reconcile: it must not take the NIC over and
+    fail the same way again, event after event, until a caller applies again."""
+    path = netplan_path("multinic0")
+    daemon = start_daemon(**netplan_root(**{path: (b"# the admin's own\n", 0o600)}))
+    spec = case01_spec()
+    if when == "late":
+        node.nic("ens5", spec[1]["macAddress"])
+        assert daemon.apply(spec)[0] == "Pending"
+        node.nic("ens4", spec[0]["macAddress"])
+        poll(lambda: failed_writes(daemon, path), timeout=10, what="the failed takeover")
+    else:
+        add_case01_nics(node)
+        assert daemon.apply(spec)[0] == "Failed"
+
+    time.sleep(1)  # a NIC retried on its own events fails again every 50 ms
+
+    assert failed_writes(daemon, path) == 1, daemon.log()
+    nic = by_mac(daemon.prop("Interfaces"))[spec[0]["macAddress"]]
+    assert nic["state"] == "failed" and f"/{path}" in nic["message"]
+    assert node.link_by_mac(spec[0]["macAddress"])["ifname"] == "ens4"
+    assert_nic_configured(node, spec[1])
 
 
 def test_unmarked_file_in_the_way_fails_its_nic_which_is_rolled_back(node, start_daemon):
