@@ -76,25 +76,21 @@ static void nic_fail(NicPlan *n, const char *fmt, ...) {
         va_end(ap);
 }
 
-/* A physical-like link with this MAC that udev has not finished with yet, if any. */
-static const LinkInfo *match_mac_udev_pending(const Snapshot *s, const uint8_t mac[6]) {
-        for (size_t i = 0; i < s->n_links; i++)
-                if (s->links[i].physical_like && s->links[i].udev_pending &&
-                    memcmp(s->links[i].mac, mac, 6) == 0)
-                        return &s->links[i];
-        return NULL;
-}
-
-/* The one physical-like link with this MAC; -ENOENT if none, -ENOTUNIQ if several. */
+/* The one physical-like link with this MAC; -ENOTUNIQ if several; -EAGAIN, with *ret, if only
+ * one that udev has not finished with yet; -ENOENT if none. */
 static int match_mac(const Snapshot *s, const uint8_t mac[6], const LinkInfo **ret,
                      const LinkInfo **ret_other) {
-        const LinkInfo *found = NULL;
+        const LinkInfo *found = NULL, *pending = NULL;
 
         for (size_t i = 0; i < s->n_links; i++) {
                 const LinkInfo *l = &s->links[i];
 
-                if (!l->physical_like || l->udev_pending || memcmp(l->mac, mac, 6) != 0)
+                if (!l->physical_like || memcmp(l->mac, mac, 6) != 0)
                         continue;
+                if (l->udev_pending) {
+                        pending = l;
+                        continue;
+                }
                 if (found) {
                         if (ret_other)
                                 *ret_other = l;
@@ -103,8 +99,8 @@ static int match_mac(const Snapshot *s, const uint8_t mac[6], const LinkInfo **r
                 }
                 found = l;
         }
-        *ret = found;
-        return found ? 0 : -ENOENT;
+        *ret = found ?: pending;
+        return found ? 0 : pending ? -EAGAIN : -ENOENT;
 }
 
 static const AddrInfo *find_addr(const Snapshot *s, int ifindex, struct in_addr local) {
@@ -575,13 +571,11 @@ static int plan_spec_nic(Planner *pl, const Spec *spec, size_t i) {
 
         mac_format(si->mac, mac);
         r = match_mac(&pl->w, si->mac, &l, &other);
-        if (r == -ENOENT) {
-                const LinkInfo *u = match_mac_udev_pending(&pl->w, si->mac);
-
+        if (r == -ENOENT || r == -EAGAIN) {
                 n->outcome = NIC_PENDING;
-                if (u)
+                if (r == -EAGAIN)
                         snprintf(n->message, sizeof(n->message),
-                                 "waiting for udev to finish with %s (MAC %s)", u->name, mac);
+                                 "waiting for udev to finish with %s (MAC %s)", l->name, mac);
                 else
                         snprintf(n->message, sizeof(n->message), "waiting for a NIC with MAC %s",
                                  mac);
@@ -651,7 +645,7 @@ static int plan_guards(const Spec *spec, const State *state, const Snapshot *s,
                                          "which the kernel reserves (table base %u)",
                                          i, spec->interfaces[i].id, table, config->table_base);
 
-                if (match_mac(s, spec->interfaces[i].mac, &l, NULL) == -ENOTUNIQ)
+                if (match_mac(s, spec->interfaces[i].mac, &l, NULL) < 0)
                         l = NULL;
                 r = guard_nic(spec, i, l, state, s, e);
                 if (r < 0)
