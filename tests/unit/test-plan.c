@@ -348,7 +348,8 @@ static void test_mtu_outside_device_limits_or_ipv4_ceiling_fails_that_nic(void) 
         build(&spec, &state, &s, &p, &e);
 
         ASSERT_EQ(p.nics[0].outcome, NIC_FAILED);
-        ASSERT_STREQ(p.nics[0].message, "interfaces[0].mtu: 1000 is below the minimum 1280 of ens4");
+        ASSERT_STREQ(p.nics[0].message,
+                     "interfaces[0].mtu: 1000 is below the minimum 1280 of ens4");
         ASSERT_EQ(p.nics[1].outcome, NIC_FAILED);
         ASSERT_STREQ(p.nics[1].message,
                      "interfaces[1].mtu: 70000 is above the maximum 65535 of ens5");
