@@ -24,8 +24,10 @@ typedef struct Bridge {
         sd_event_source *retry;
         int64_t retry_generation; /* what the pending retry is about: this generation, */
         bool retry_deleting;      /* and whether the object was being deleted */
-        char warned[64]; /* the reason of the warning event told for the failures since the
-                          * last answer from multinicd: told once, not on every retry */
+        /* The failures since multinicd last answered are told by one warning event for each
+         * generation of the object, not on every retry nor when their reason changes. */
+        bool warned;               /* told already for the current run, */
+        int64_t warned_generation; /* about this generation */
         uint64_t resync_usec;
         uint64_t drift_seen_usec; /* the newest drift multinicd reported, told by an event */
 } Bridge;

@@ -207,13 +207,19 @@ void bridge_retry_cancel(Bridge *b) {
         b->failures = 0;
 }
 
-/* A warning event for a failure that retries may repeat: told once until multinicd answers
- * again, or until the failure changes its reason. */
-static void warn_once(Bridge *b, const char *reason, const char *message) {
-        if (streq(b->warned, reason))
+/* A warning event for a failure that retries may repeat: one for a run of failures of a
+ * generation, whatever their reasons, since the status says the latest one anyway. The run ends
+ * when multinicd answers (warn_reset) or the object goes; a new generation is news of its own. */
+static void warn_once(Bridge *b, int64_t gen, const char *reason, const char *message) {
+        if (b->warned && b->warned_generation == gen)
                 return;
         post_event(b, true, reason, message);
-        snprintf(b->warned, sizeof(b->warned), "%s", reason);
+        b->warned = true;
+        b->warned_generation = gen;
+}
+
+static void warn_reset(Bridge *b) {
+        b->warned = false;
 }
 
 static void reconcile_delete(Bridge *b) {
@@ -226,12 +232,12 @@ static void reconcile_delete(Bridge *b) {
         if (k < 0 || r.outcome != AGENT_OK) {
                 blog(BLOG_WARNING, k, "Remove failed; keeping the finalizer", "reason", r.reason,
                      "detail", r.message, NULL);
-                warn_once(b, "RemoveFailed", r.message);
+                warn_once(b, generation(b->object), "RemoveFailed", r.message);
                 agent_reply_done(&r);
                 schedule_retry(b, generation(b->object));
                 return;
         }
-        b->warned[0] = 0;
+        warn_reset(b);
         agent_reply_done(&r);
         blog(BLOG_INFO, 0, "Released the node's NICs", "name", meta_str(b->object, "name"), NULL);
         post_event(b, false, "Removed", "multinicd released every NIC it managed");
@@ -331,14 +337,14 @@ static void apply_refused(Bridge *b, const cJSON *obj, const AgentReply *r, doub
 }
 
 /* No answer from multinicd, a denied call, or a busy one: Failed, a warning event for the
- * first of these failures in a row, and a retry. */
+ * first of these failures in a run (warn_once), and a retry. */
 static void apply_unavailable(Bridge *b, const cJSON *obj, const AgentReply *r, double seconds) {
         metrics_apply(&b->metrics, APPLY_ERROR, seconds);
         (void) write_status(b, obj, &(StatusWrite) { .state = "Failed", .reason = r->reason,
                                                      .message = r->message });
         blog(BLOG_WARNING, 0, "multinicd did not apply the spec", "reason", r->reason, "detail",
              r->message, NULL);
-        warn_once(b, r->reason, r->message);
+        warn_once(b, generation(obj), r->reason, r->message);
         schedule_retry(b, generation(obj));
 }
 
@@ -383,7 +389,7 @@ static void reconcile_apply(Bridge *b) {
                 agent_reply_done(&r);
                 return;
         }
-        b->warned[0] = 0; /* multinicd answered */
+        warn_reset(b); /* multinicd answered */
         if (r.outcome == AGENT_OK)
                 apply_done(b, obj, &r, took);
         else
@@ -422,6 +428,7 @@ void bridge_set_object(Bridge *b, cJSON *object) {
                 /* Gone: a new object of the same name starts from scratch. */
                 b->done_generation = -1;
                 bridge_retry_cancel(b);
+                warn_reset(b);
                 return;
         }
         /* A version that only echoes a write of ours leaves a pending retry alone. */

@@ -1,5 +1,6 @@
 """multinic-bridge end to end: a MultiNicNodeConfig in the API test server reaches multinicd in
 the node's namespace, and its status, finalizer and events come back."""
+import contextlib
 import copy
 import json
 import os
@@ -988,12 +989,11 @@ def test_multinicd_not_running_gives_one_warning_event_not_one_per_retry(build, 
     assert len(api.events(reason="DaemonUnavailable")) == 1
 
 
-def test_denied_apply_gives_one_access_denied_event(build, node, cluster, bus, daemon, tmp_path):
+@contextlib.contextmanager
+def unprivileged_bridge(build, cluster, bus, tmp_path):
     """The bridge as a user that polkit (absent on this bus) does not allow to Apply."""
     from conftest import NOBODY
     api, tls, token_file = cluster
-    add_sample_nics(node)
-    before = node.snapshot()
     readable = Path(tempfile.mkdtemp(prefix="multinic-bridge-"))
     try:
         readable.chmod(0o755)
@@ -1004,18 +1004,75 @@ def test_denied_apply_gives_one_access_denied_event(build, node, cluster, bus, d
         b.cmd = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] + b.cmd
         b.start()
         try:
-            api.create(sample())
-            wait_state(api, "Failed", generation=1)
-            assert conditions(api)["Ready"]["reason"] == "AccessDenied"
-            poll(lambda: len(retries(b)) >= 3, timeout=30, what="three retries")
+            yield b
         finally:
             b.stop()
     finally:
         shutil.rmtree(readable)
+
+
+def test_denied_apply_gives_one_access_denied_event(build, node, cluster, bus, daemon, tmp_path):
+    api = cluster[0]
+    add_sample_nics(node)
+    before = node.snapshot()
+    with unprivileged_bridge(build, cluster, bus, tmp_path) as b:
+        api.create(sample())
+        wait_state(api, "Failed", generation=1)
+        assert conditions(api)["Ready"]["reason"] == "AccessDenied"
+        poll(lambda: len(retries(b)) >= 3, timeout=30, what="three retries")
     events = api.events(reason="AccessDenied")
     assert len(events) == 1 and events[0]["type"] == "Warning", events
     assert "io.multinic.agent1.apply" in events[0]["message"]
     assert node.snapshot() == before
+
+
+def test_new_generation_failing_the_same_way_gets_its_own_warning_event(build, node, cluster,
+                                                                          bus, daemon, tmp_path):
+    api = cluster[0]
+    add_sample_nics(node)
+    daemon.stop()
+    b = started_bridge(build, cluster, bus, tmp_path)
+    try:
+        api.create(sample())
+        wait_state(api, "Failed", generation=1)
+        api.wait_for(lambda: api.events(reason="DaemonUnavailable"), timeout=10,
+                     what="the first generation's event")
+
+        change_mtu(api)
+        wait_state(api, "Failed", generation=2, timeout=20)
+        api.wait_for(lambda: len(api.events(reason="DaemonUnavailable")) >= 2, timeout=10,
+                     what="the second generation's event")
+        # Each failed attempt posts its event before it logs its retry: two more retries mean
+        # a whole attempt of the second generation after its event.
+        told = len(retries(b))
+        poll(lambda: len(retries(b)) >= told + 2, timeout=30, what="two more retries")
+    finally:
+        b.stop()
+    events = api.events(reason="DaemonUnavailable")
+    assert len(events) == 2, events
+    assert all(e["type"] == "Warning" and "io.multinic.Agent1" in e["message"] for e in events)
+
+
+def test_failure_that_changes_its_reason_within_a_run_gets_no_second_event(build, node, cluster,
+                                                                           bus, daemon, tmp_path):
+    """Not running, then running but denying the call: one run of failures, one event."""
+    api = cluster[0]
+    add_sample_nics(node)
+    daemon.stop()
+    with unprivileged_bridge(build, cluster, bus, tmp_path) as b:
+        api.create(sample())
+        wait_state(api, "Failed", generation=1)
+        assert conditions(api)["Ready"]["reason"] == "DaemonUnavailable"
+        api.wait_for(lambda: api.events(reason="DaemonUnavailable"), timeout=10,
+                     what="the DaemonUnavailable event")
+
+        daemon.start()
+        api.wait_for(lambda: conditions(api)["Ready"]["reason"] == "AccessDenied", timeout=20,
+                     what="the status to say AccessDenied")
+        told = len(retries(b))
+        poll(lambda: len(retries(b)) >= told + 2, timeout=30, what="two more retries")
+    assert len(api.events(reason="DaemonUnavailable")) == 1
+    assert not api.events(reason="AccessDenied")
 
 
 # --- every line on stderr is JSON -----------------------------------------------------------------
