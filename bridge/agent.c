@@ -23,6 +23,16 @@ static void reply_set(AgentReply *r, AgentOutcome o, const char *reason, const c
         snprintf(r->message, sizeof(r->message), "%s", message);
 }
 
+/* A call that failed on this side (no memory, an answer not of the API's types): the reply says
+ * why all the same, since the caller's log line and event carry its message. */
+static int reply_errno(AgentReply *r, int k, const char *what, const char *method) {
+        char message[sizeof(r->message)];
+
+        snprintf(message, sizeof(message), "%s %s: %s", what, method, strerror(-k));
+        reply_set(r, AGENT_UNAVAILABLE, "DaemonUnavailable", message);
+        return k;
+}
+
 /* The daemon's verdict on the call: its error names decide whether a retry can help. */
 static void reply_from_error(AgentReply *r, const sd_bus_error *error, int k) {
         static const struct {
@@ -86,7 +96,11 @@ static int call(sd_bus *bus, sd_bus_message *m, const char *const *names, AgentR
                 reply_from_error(r, &error, k);
                 return 0;
         }
-        return read_reply(reply, names, r);
+        k = read_reply(reply, names, r);
+        if (k < 0)
+                return reply_errno(r, k, "reading multinicd's answer to",
+                                   sd_bus_message_get_member(m));
+        return 0;
 }
 
 int agent_apply(sd_bus *bus, const cJSON *object, AgentReply *r) {
@@ -104,7 +118,7 @@ int agent_apply(sd_bus *bus, const cJSON *object, AgentReply *r) {
                 k = spec_validate(&spec, &e);
         if (k < 0) {
                 if (e.kind == ERROR_KIND_NONE)
-                        return k;
+                        return reply_errno(r, k, "reading the spec for", "Apply");
                 snprintf(message, sizeof(message), "spec.%.500s", e.message);
                 reply_set(r, AGENT_REFUSED, "InvalidSpec", message);
                 return 0;
@@ -114,7 +128,7 @@ int agent_apply(sd_bus *bus, const cJSON *object, AgentReply *r) {
         if (k >= 0)
                 k = spec_bus_append(m, &spec);
         if (k < 0)
-                return k;
+                return reply_errno(r, k, "building the call of", "Apply");
         return call(bus, m, names, r);
 }
 
@@ -129,7 +143,7 @@ int agent_remove(sd_bus *bus, AgentReply *r) {
         if (k >= 0)
                 k = sd_bus_message_append(m, "a{sv}", 0);
         if (k < 0)
-                return k;
+                return reply_errno(r, k, "building the call of", "Remove");
         return call(bus, m, names, r);
 }
 

@@ -20,7 +20,10 @@ typedef struct AgentReply {
 void agent_reply_done(AgentReply *r);
 
 /* Apply of the object's spec (with its instanceId). A spec that fails the shared validation is
- * refused here already, with the same message multinicd would give. */
+ * refused here already, with the same message multinicd would give. Both calls return 0 with
+ * ret filled from multinicd's answer or error, or a negative errno for a call that failed on
+ * this side (no memory, an answer that cannot be read), with ret's reason and message saying
+ * why all the same. */
 int agent_apply(sd_bus *bus, const cJSON *object, AgentReply *ret);
 int agent_remove(sd_bus *bus, AgentReply *ret);
 /* State and Interfaces properties: {"State": ..., "Interfaces": [...]}. */

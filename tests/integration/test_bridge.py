@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -1073,6 +1074,124 @@ def test_failure_that_changes_its_reason_within_a_run_gets_no_second_event(build
         poll(lambda: len(retries(b)) >= told + 2, timeout=30, what="two more retries")
     assert len(api.events(reason="DaemonUnavailable")) == 1
     assert not api.events(reason="AccessDenied")
+
+
+# --- a Remove that fails on the bridge's side -----------------------------------------------
+
+class HollowAgent:
+    """Owns multinicd's name and answers every method call with an empty reply, which no client
+    of multinicd can read. Speaks the D-Bus wire protocol itself (little-endian), just enough for
+    that: the tests' dbus-python has no main loop to serve calls with."""
+
+    def __init__(self, bus):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(bus.address.split("path=")[1].split(",")[0])
+        self.sock.sendall(b"\0AUTH EXTERNAL " + str(os.getuid()).encode().hex().encode() +
+                          b"\r\n")
+        assert self.sock.recv(4096).startswith(b"OK "), "the bus refused the fake multinicd"
+        self.sock.sendall(b"BEGIN\r\n")
+        self.serial = 0
+        self.call("/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello", "", b"")
+        name = b"io.multinic.Agent1"
+        self.call("/org/freedesktop/DBus", "org.freedesktop.DBus", "RequestName", "su",
+                  struct.pack("<I", len(name)) + name + b"\0\0" + struct.pack("<I", 0))
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def pad(buf, n):
+        buf += b"\0" * (-len(buf) % n)
+
+    def send(self, kind, fields, body=b""):
+        self.serial += 1
+        head = bytearray(b"l" + bytes([kind, 0, 1]) + struct.pack("<II", len(body), self.serial))
+        array = bytearray()
+        for code, sig, value in fields:  # a(yv), each entry 8-aligned from the message's start
+            array += b"\0" * (-(16 + len(array)) % 8) + bytes([code, 1]) + sig.encode() + b"\0"
+            if sig == "u":
+                array += b"\0" * (-(16 + len(array)) % 4) + struct.pack("<I", value)
+            elif sig == "g":
+                array += bytes([len(value)]) + value.encode() + b"\0"
+            else:
+                array += b"\0" * (-(16 + len(array)) % 4) + struct.pack("<I", len(value)) + \
+                    value.encode() + b"\0"
+        head += struct.pack("<I", len(array)) + array
+        self.pad(head, 8)
+        self.sock.sendall(bytes(head) + body)
+
+    def call(self, path, interface, member, signature, body):
+        fields = [(1, "o", path), (2, "s", interface), (3, "s", member),
+                  (6, "s", "org.freedesktop.DBus")]
+        self.send(1, fields + ([(8, "g", signature)] if signature else []), body)
+
+    def serve(self):
+        data = b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            data += chunk
+            while len(data) >= 16:
+                body_len, serial, fields_len = struct.unpack_from("<III", data, 4)
+                size = 16 + fields_len + (-(16 + fields_len) % 8) + body_len
+                if len(data) < size:
+                    break
+                message, data = data[:size], data[size:]
+                if message[1] == 1 and not message[2] & 1:  # a call that wants a reply
+                    self.send(2, [(5, "u", serial), (6, "s", self.sender(message, fields_len))])
+
+    @staticmethod
+    def sender(message, fields_len):
+        i = 16
+        while i < 16 + fields_len:
+            i += -i % 8
+            code, n = message[i], message[i + 1]
+            sig, i = chr(message[i + 2]), i + 3 + n
+            if sig in "so":
+                i += -i % 4
+                length = struct.unpack_from("<I", message, i)[0]
+                if code == 7:
+                    return message[i + 4:i + 4 + length].decode()
+                i += 4 + length + 1
+            elif sig == "u":
+                i += -i % 4 + 4
+            else:
+                i += 1 + message[i] + 1
+        return ""
+
+    def close(self):
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.thread.join(5)
+
+
+def test_remove_whose_answer_cannot_be_read_is_told_with_why(node, cluster, bridge, bus, daemon):
+    api = cluster[0]
+    add_sample_nics(node)
+    api.create(sample())
+    configured_and_settled(api)
+
+    daemon.stop()
+    hollow = HollowAgent(bus)
+    try:
+        poll(lambda: bus.name_owner_pid("io.multinic.Agent1") == os.getpid(), timeout=10,
+             what="the fake multinicd to own the name")
+        api.delete(NODE)
+        events = api.wait_for(lambda: api.events(reason="RemoveFailed"), timeout=10,
+                              what="the RemoveFailed event")
+    finally:
+        hollow.close()
+    assert events[0]["type"] == "Warning"
+    assert "Remove" in events[0]["message"] and "Bad message" in events[0]["message"], events
+    failed = log_lines(bridge, msg="Remove failed; keeping the finalizer")
+    assert failed and failed[0]["detail"] == events[0]["message"], failed
+
+    daemon.start()
+    api.wait_for(lambda: api.get(NODE) is None, timeout=20, what="the object to go")
+    assert len(api.events(reason="RemoveFailed")) == 1
 
 
 # --- every line on stderr is JSON -----------------------------------------------------------------
