@@ -103,6 +103,15 @@ typedef struct Buffer {
         size_t len;
 } Buffer;
 
+static void buffer_done(Buffer *b) {
+        free(b->data);
+        *b = (Buffer) {};
+}
+
+static bool http_ok(long code) {
+        return code >= 200 && code <= 299;
+}
+
 static size_t buffer_write(char *ptr, size_t size, size_t n, void *userdata) {
         Buffer *b = userdata;
         size_t k = size * n;
@@ -177,7 +186,7 @@ int kube_request(const KubeConfig *c, const char *method, const char *path,
                  const char *content_type, const char *body, KubeResponse *r) {
         _cleanup_(curl_easy_cleanupp) CURL *h = NULL;
         _cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
-        Buffer b = {};
+        _cleanup_(buffer_done) Buffer b = {};
         CURLcode cc;
         int k;
 
@@ -195,19 +204,17 @@ int kube_request(const KubeConfig *c, const char *method, const char *path,
         if (cc != CURLE_OK) {
                 snprintf(r->error, sizeof(r->error), "%s %s: %s", method, path,
                          curl_easy_strerror(cc));
-                free(b.data);
                 return -EIO;
         }
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->code);
         r->body = b.data ? cJSON_Parse(b.data) : NULL;
-        free(b.data);
         response_error_from_body(r);
         return 0;
 }
 
 typedef struct WatchState {
         CURL *handle;
-        long code;    /* the answer's HTTP status, known from the first body bytes on */
+        long code;    /* the answer's HTTP status, known from the first body bytes on; 0: none */
         Buffer error; /* the body of an answer that is not a 2xx: a Status, not events */
         LineBuffer lines;
         atomic_bool *stop;
@@ -216,15 +223,27 @@ typedef struct WatchState {
         int error_code;
 } WatchState;
 
+static void watch_state_done(WatchState *w) {
+        buffer_done(&w->error);
+        line_buffer_done(&w->lines);
+}
+
 static size_t watch_write(char *ptr, size_t size, size_t n, void *userdata) {
         WatchState *w = userdata;
         int r;
 
-        if (w->code == 0)
-                curl_easy_getinfo(w->handle, CURLINFO_RESPONSE_CODE, &w->code);
+        /* libcurl has the status line before the first body byte. Without it the body could be
+         * neither events nor a Status: the transfer ends rather than guessing. */
+        if (w->code == 0 &&
+            (curl_easy_getinfo(w->handle, CURLINFO_RESPONSE_CODE, &w->code) != CURLE_OK ||
+             w->code == 0)) {
+                w->code = 0;
+                w->error_code = -EPROTO;
+                return 0;
+        }
         /* A refused watch (401, 403, 410, 500...) answers with one Status object: kept for the
          * caller, never read as events. */
-        if (w->code < 200 || w->code > 299)
+        if (!http_ok(w->code))
                 return buffer_write(ptr, size, n, &w->error);
         r = line_buffer_feed(&w->lines, ptr, size * n, w->on_line, w->userdata);
         if (r < 0) {
@@ -255,7 +274,8 @@ int kube_watch(const KubeConfig *c, const char *path, unsigned timeout_seconds,
                void *userdata, char *err, size_t errlen) {
         _cleanup_(curl_easy_cleanupp) CURL *h = NULL;
         _cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
-        WatchState w = { .stop = stop, .on_line = on_line, .userdata = userdata };
+        _cleanup_(watch_state_done) WatchState w = { .stop = stop, .on_line = on_line,
+                                                     .userdata = userdata };
         CURLcode cc;
         int k;
 
@@ -274,12 +294,11 @@ int kube_watch(const KubeConfig *c, const char *path, unsigned timeout_seconds,
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
                          (long) timeout_seconds + KUBE_WATCH_MARGIN_SECONDS);
         cc = curl_easy_perform(h);
-        line_buffer_done(&w.lines);
-        if (w.code == 0)
+        /* An answer without a body (a refusal's Status is optional) came without watch_write. */
+        if (w.code == 0 && w.error_code == 0)
                 curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &w.code);
-        if (w.code != 0 && (w.code < 200 || w.code > 299)) {
+        if (w.code != 0 && !http_ok(w.code)) {
                 watch_error_from_body(&w, err, errlen);
-                free(w.error.data);
                 return (int) w.code;
         }
         if (w.error_code < 0) {
