@@ -897,15 +897,21 @@ def test_in_progress_is_written_before_apply_and_last_processed_only_once_done(n
 
     try:
         held = api.wait_for(api.held, timeout=10, what="the first status write")
-        # The bridge waits for this write before it calls multinicd.
         assert held[0].body["status"]["state"] == "InProgress"
         assert "lastProcessed" not in held[0].body["status"]  # nothing processed yet
-        assert "Apply called" not in daemon.log()
+        # The bridge waits for this write before it calls multinicd: no Apply has run.
+        assert daemon.prop("LastApply") == 0
+        assert [node.name_of(e["macAddress"]) for e in spec_entries(SAMPLE)] == ["ens4", "ens5"]
     finally:
         api.release()
     configured_and_settled(api)
-    first = [r.body["status"] for r in api.requests("PATCH", "status")]
+    patches = api.requests("PATCH", "status")
+    first = [r.body["status"] for r in patches]
     assert [s["state"] for s in first] == ["InProgress", "Configured"]
+    # InProgress arrived before the Apply ran, the outcome after it (one clock, one machine).
+    applied = daemon.prop("LastApply") / 1e6
+    assert patches[0].time < applied < patches[1].time, (patches[0].time, applied,
+                                                          patches[1].time)
     done = first[1]["lastProcessed"]
 
     # A second later by the clock the status is written with, the next generation.
