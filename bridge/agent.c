@@ -11,7 +11,6 @@
 
 #define CALL_TIMEOUT_USEC (120ULL * 1000000ULL)
 
-
 void agent_reply_done(AgentReply *r) {
         cJSON_Delete(r->reply);
         r->reply = NULL;
@@ -33,35 +32,34 @@ static int reply_errno(AgentReply *r, int k, const char *what, const char *metho
         return k;
 }
 
+/* multinicd's errors that the bridge tells apart: a spec or host that refuses it (a retry of
+ * the same spec cannot help), and a daemon too busy for now (a retry can). */
+static const struct {
+        const char *name, *reason;
+        AgentOutcome outcome;
+} agent_errors[] = {
+        { AGENT_ERROR_PREFIX "InvalidSpec", "InvalidSpec", AGENT_REFUSED },
+        { AGENT_ERROR_PREFIX "InstanceMismatch", "InstanceMismatch", AGENT_REFUSED },
+        { AGENT_ERROR_PREFIX "InterfaceInUse", "InterfaceInUse", AGENT_REFUSED },
+        { AGENT_ERROR_PREFIX "Busy", "DaemonBusy", AGENT_UNAVAILABLE },
+};
+
 /* The daemon's verdict on the call: its error names decide whether a retry can help. */
 static void reply_from_error(AgentReply *r, const sd_bus_error *error, int k) {
-        static const struct {
-                const char *suffix, *reason;
-        } refused[] = {
-                { "InvalidSpec", "InvalidSpec" },
-                { "InstanceMismatch", "InstanceMismatch" },
-                { "InterfaceInUse", "InterfaceInUse" },
-        };
-        const char *name = error->name ? error->name : "";
-
-        const char *reason = "DaemonUnavailable";
-
-        for (size_t i = 0; i < ELEMENTSOF(refused); i++)
-                if (strncmp(name, AGENT_ERROR_PREFIX, strlen(AGENT_ERROR_PREFIX)) == 0 &&
-                    streq(name + strlen(AGENT_ERROR_PREFIX), refused[i].suffix)) {
-                        reply_set(r, AGENT_REFUSED, refused[i].reason, error->message ?: name);
+        for (size_t i = 0; i < ELEMENTSOF(agent_errors); i++)
+                if (sd_bus_error_has_name(error, agent_errors[i].name)) {
+                        reply_set(r, agent_errors[i].outcome, agent_errors[i].reason,
+                                  error->message ?: error->name);
                         return;
                 }
         /* Retried all the same, but named apart: a denied call needs the polkit rule or the
          * bridge's user fixed, not a daemon started. */
-        if (sd_bus_error_has_names(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                   SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
-                reason = "AccessDenied";
-        else if (strncmp(name, AGENT_ERROR_PREFIX, strlen(AGENT_ERROR_PREFIX)) == 0 &&
-                 streq(name + strlen(AGENT_ERROR_PREFIX), "Busy"))
-                reason = "DaemonBusy";
-        reply_set(r, AGENT_UNAVAILABLE, reason,
-                  error->message ? error->message : strerror(k < 0 ? -k : EIO));
+        reply_set(r, AGENT_UNAVAILABLE,
+                  sd_bus_error_has_names(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED)
+                          ? "AccessDenied"
+                          : "DaemonUnavailable",
+                  error->message ?: strerror(k < 0 ? -k : EIO));
 }
 
 static int read_reply(sd_bus_message *m, const char *const *names, AgentReply *r) {

@@ -9,6 +9,7 @@
 #include "cjson-util.h"
 #include "fileio.h"
 #include "kube.h"
+#include "text.h"
 #include "util.h"
 #include "watch.h"
 
@@ -31,8 +32,7 @@ static char *read_trimmed(const char *path) {
 
         if (read_file(path, 64 * 1024, &text, &n) < 0)
                 return NULL;
-        while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
-                text[--n] = 0;
+        strip_trailing_space(text, n);
         return text;
 }
 
@@ -173,13 +173,11 @@ static int easy_setup(const KubeConfig *c, const char *path, const char *content
         return 0;
 }
 
-/* A failed request's Status message, for logs and events. */
-static void response_error_from_body(KubeResponse *r) {
-        const char *msg = json_string(r->body, "message");
+/* "HTTP 403: <the Status's message>" for a refused request or watch, for logs and events. */
+static void error_from_status(long code, const cJSON *status, char *err, size_t errlen) {
+        const char *msg = json_string(status, "message");
 
-        if (r->code >= 400)
-                snprintf(r->error, sizeof(r->error), "HTTP %ld: %s", r->code,
-                         msg ? msg : "no message");
+        snprintf(err, errlen, "HTTP %ld: %s", code, msg ? msg : "no message");
 }
 
 int kube_request(const KubeConfig *c, const char *method, const char *path,
@@ -208,7 +206,8 @@ int kube_request(const KubeConfig *c, const char *method, const char *path,
         }
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->code);
         r->body = b.data ? cJSON_Parse(b.data) : NULL;
-        response_error_from_body(r);
+        if (r->code >= 400)
+                error_from_status(r->code, r->body, r->error, sizeof(r->error));
         return 0;
 }
 
@@ -260,15 +259,6 @@ static int watch_progress(void *userdata, curl_off_t dt, curl_off_t dn, curl_off
         return atomic_load(w->stop) ? 1 : 0;
 }
 
-/* The Status message of a refused watch, for the caller's log. */
-static void watch_error_from_body(const WatchState *w, char *err, size_t errlen) {
-        _cleanup_(cJSON_Deletep) cJSON *status = w->error.data ? cJSON_Parse(w->error.data)
-                                                               : NULL;
-        const char *msg = json_string(status, "message");
-
-        snprintf(err, errlen, "HTTP %ld: %s", w->code, msg ? msg : "no message");
-}
-
 int kube_watch(const KubeConfig *c, const char *path, unsigned timeout_seconds,
                atomic_bool *stop, int (*on_line)(const char *line, size_t len, void *userdata),
                void *userdata, char *err, size_t errlen) {
@@ -298,7 +288,10 @@ int kube_watch(const KubeConfig *c, const char *path, unsigned timeout_seconds,
         if (w.code == 0 && w.error_code == 0)
                 curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &w.code);
         if (w.code != 0 && !http_ok(w.code)) {
-                watch_error_from_body(&w, err, errlen);
+                _cleanup_(cJSON_Deletep) cJSON *status = w.error.data ? cJSON_Parse(w.error.data)
+                                                                      : NULL;
+
+                error_from_status(w.code, status, err, errlen);
                 return (int) w.code;
         }
         if (w.error_code < 0) {

@@ -8,6 +8,7 @@
 #include "cjson-util.h"
 #include "log.h"
 #include "metrics.h"
+#include "text.h"
 #include "util.h"
 
 static const double bucket_bounds[METRICS_BUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -160,12 +161,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
  * every other, instead of plain text on stderr. */
 _printf_(2, 0) static void httpd_log(void *cls, const char *fmt, va_list ap) {
         char text[512];
-        size_t n;
 
         vsnprintf(text, sizeof(text), fmt, ap);
-        n = strlen(text);
-        while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
-                text[--n] = 0;
+        strip_trailing_space(text, strlen(text));
         blog(BLOG_WARNING, 0, "HTTP server for /metrics", "detail", text, NULL);
 }
 
