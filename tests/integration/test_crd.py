@@ -6,10 +6,15 @@ No API server runs here, so the schema is checked the way one would apply it:
   patterns matched with Go RE2's meaning of '$' (the end of the text), and the formats int32,
   int64 and date-time checked;
 - the structural-schema rules by a walk over the schema;
-- the CEL rules (`x-kubernetes-validations`): NO CEL EVALUATOR IS AVAILABLE HERE, SO THE CEL TEXT
-  ITSELF IS NOT EVALUATED. Each rule's exact text is pinned, checked for balance and for the
-  fields it reads, and paired with a Python re-implementation that runs on the samples and on
-  bad objects, so that the intended behaviour is pinned.
+- the CEL rules (`x-kubernetes-validations`): the CRD's own rule text, at every level of the
+  schema that declares rules, is evaluated by a real CEL implementation (tests/cel/eval.mjs on
+  Node.js, @bufbuild/cel pinned in tests/cel/package-lock.json, installed by `npm ci` on first
+  use; skipped when `node` is missing) on the samples, the good objects and the objects that a
+  rule is to refuse: every good object passes every rule, every refused one fails exactly the
+  expected rule, named by its message. Each rule's text is also pinned and paired with a Python
+  re-implementation, which must agree with the real evaluation on every object (and stands in
+  for it where Node.js is missing); and the CEL tests are shown to fail when a rule's text is
+  broken.
 
 Consistency with multinicd: `multinicctl plan -f -` parses and validates a document with the
 daemon's own code (common/spec.c) before it connects to the bus; pointed at a bus socket that
@@ -17,10 +22,13 @@ does not exist it exits 2 on an invalid spec and 1 (cannot connect) on a valid o
 refusal in the tables below is checked against it, and so are the documented differences.
 No root, no network, no daemon.
 """
+import copy
 import datetime
+import fcntl
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -31,7 +39,8 @@ import yaml
 
 from conftest import BUILDS, REPO
 
-CRD_PATH = REPO / "crds" / "multinicnodeconfigs.yaml"
+# MULTINIC_CRD: another CRD file to check, e.g. a scratch copy with a rule changed on purpose.
+CRD_PATH = Path(os.environ.get("MULTINIC_CRD", REPO / "crds" / "multinicnodeconfigs.yaml"))
 SAMPLES = sorted((REPO / "crds" / "samples").glob("*.yaml"))
 ENTRY_FIELDS = ("id", "name", "macAddress", "address", "cidr", "mtu")
 OPTIONAL_ENTRY_FIELDS = ("name", "mtu")
@@ -873,7 +882,7 @@ def cel_balanced(rule):
 
 def test_cel_rules_are_the_pinned_ones():
     """The CRD holds exactly the rules re-implemented in CEL_RULES (text compared exactly), each
-    with its fieldPath; the text is not evaluated here (no CEL evaluator)."""
+    with its fieldPath; the text itself is evaluated by the tests of the real CEL section."""
     assert cel_rules_in_crd() == [(where, rule, fp) for where, rule, fp, _ in CEL_RULES]
 
 
@@ -943,3 +952,294 @@ def test_cel_rules_accept_distinct_entries_that_look_alike():
     obj = cr([dict(base_entry(0), name="Multinic1"), unnamed,
               dict(base_entry(2), name="multinic01", macAddress="fa:16:3e:01:00:00")])
     assert cel_failures(obj) == []
+
+
+# --- CEL, evaluated: the CRD's own rule text through a real CEL implementation ------------------
+# tests/cel/eval.mjs runs the rules with @bufbuild/cel (its version pinned in
+# tests/cel/package-lock.json) and the Kubernetes extension functions that the rules use. Rules
+# are taken from the schema at every level that declares them, and evaluated as the API server
+# does: `self` is the value at that level (every element for a rule under a list's items), the
+# root sees metadata.name and metadata.generateName only, and a failed rule is reported at its
+# level plus its fieldPath, with its message.
+
+CEL_DIR = REPO / "tests" / "cel"
+
+
+def cel_sites(schema):
+    """[(where, [rule dict])] of the schema nodes that declare rules; where as in CEL_RULES
+    ("" for the root, "spec", "spec.interfaces[]")."""
+    found = []
+
+    def walk(node, path):
+        if node.get("x-kubernetes-validations"):
+            found.append((path, node["x-kubernetes-validations"]))
+        for key, sub in node.get("properties", {}).items():
+            walk(sub, f"{path}.{key}" if path else key)
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{path}[]")
+    walk(schema, "")
+    return found
+
+
+def values_at(obj, where):
+    """[(field, value)] of the values a rule declared at `where` sees as self, e.g.
+    ("spec.interfaces[1]", {...}) for "spec.interfaces[]"; none where a field is absent."""
+    found = [("", obj)]
+    for part in where.split(".") if where else []:
+        key, is_list = part.removesuffix("[]"), part.endswith("[]")
+        step = []
+        for field, value in found:
+            if isinstance(value, dict) and key in value:
+                field = f"{field}.{key}" if field else key
+                if is_list:
+                    step += [(f"{field}[{i}]", v) for i, v in enumerate(value[key] or [])]
+                else:
+                    step.append((field, value[key]))
+        found = step
+    if where == "":
+        # At the root the API server gives CEL only these two of metadata's fields.
+        found = [(f, dict(v, metadata={k: v["metadata"][k] for k in ("name", "generateName")
+                                       if k in v.get("metadata", {})}))
+                 for f, v in found]
+    return found
+
+
+@pytest.fixture(scope="session")
+def cel_node():
+    """The node binary, with tests/cel's pinned packages installed (npm ci, once)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (Debian: nodejs and npm): the CRD's CEL rules are "
+                    "not evaluated, only their Python re-implementations")
+    if not (CEL_DIR / "node_modules" / "@bufbuild" / "cel" / "package.json").exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip("npm is not installed (Debian: npm): cannot install tests/cel's packages")
+        # One installer at a time when several test runs share the tree.
+        with open(CEL_DIR / "package.json") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (CEL_DIR / "node_modules" / "@bufbuild" / "cel" / "package.json").exists():
+                p = subprocess.run([npm, "ci", "--prefix", str(CEL_DIR), "--no-audit",
+                                    "--no-fund"], capture_output=True, text=True, timeout=600)
+                assert p.returncode == 0, f"npm ci --prefix tests/cel failed:\n{p.stderr}"
+    return node
+
+
+def cel_run(node, jobs):
+    """tests/cel/eval.mjs on a list of jobs {rules: [{rule, message}], cases: [{self, oldSelf?}]},
+    in one Node.js process: the list of results."""
+    p = subprocess.run([node, str(CEL_DIR / "eval.mjs")], capture_output=True, text=True,
+                       timeout=300, input=json.dumps(jobs))
+    assert p.returncode == 0, p.stderr
+    results = json.loads(p.stdout)
+    assert len(results) == len(jobs)
+    return results
+
+
+def cel_evaluate_many(node, runs):
+    """For each (schema, {name: obj}) of runs, every rule of schema on every object:
+    ({name: {"failed": [(field, message)], "errors": [(field, message, error)]}},
+     [(where, message, compile error)])."""
+    jobs, job_cases = [], []
+    for schema, objects in runs:
+        for where, rules in cel_sites(schema):
+            cases = [(name, field, value) for name, obj in objects.items()
+                     for field, value in values_at(obj, where)]
+            jobs.append({"rules": [{"rule": r["rule"], "message": r["message"]} for r in rules],
+                         "cases": [{"self": value} for _, _, value in cases]})
+            job_cases.append(cases)
+    results = cel_run(node, jobs)
+    outs, job = [], 0
+    for schema, objects in runs:
+        out = {name: {"failed": [], "errors": []} for name in objects}
+        compile_errors = []
+        for where, rules in cel_sites(schema):
+            result, cases = results[job], job_cases[job]
+            job += 1
+            compile_errors += [(where, c["message"], c["error"]) for c in result["compile"]]
+            paths = {r["message"]: r.get("fieldPath", "") for r in rules}
+            for (name, field, _), res in zip(cases, result["cases"]):
+                out[name]["failed"] += [(f"{field}{paths[m]}".lstrip("."), m)
+                                        for m in res["failed"]]
+                out[name]["errors"] += [(f"{field}{paths[e['message']]}".lstrip("."),
+                                         e["message"], e["error"]) for e in res["errors"]]
+        outs.append((out, compile_errors))
+    return outs
+
+
+def cel_evaluate(node, schema, objects):
+    return cel_evaluate_many(node, [(schema, objects)])[0]
+
+
+def crd_rule_messages(schema):
+    """[(where, rule, fieldPath, message)] in the order of CEL_RULES."""
+    return [(where, r["rule"], r.get("fieldPath"), r["message"])
+            for where, rules in cel_sites(schema) for r in rules]
+
+
+def cel_expected_refusal(index):
+    """(field, message) with which the API server refuses an object that fails rule `index`."""
+    where, _, field_path, message = crd_rule_messages(SCHEMA)[index]
+    return (f"{where}{field_path}".lstrip("."), message)
+
+
+def unnamed(i, **fields):
+    return dict({k: v for k, v in base_entry(i).items() if k != "name"}, **fields)
+
+
+# Objects every rule accepts (beyond GOOD, LEFT_TO_DAEMON and the samples).
+CEL_GOOD = {
+    # Same MAC hex in another position, names that only differ in case, id 1 next to name
+    # "multinic01": none of these is a duplicate.
+    "look-alikes": cr([dict(base_entry(0), name="Multinic1"), unnamed(1),
+                       dict(base_entry(2), name="multinic01", macAddress="fa:16:3e:01:00:00")]),
+    # A name that is the default of no listed id, next to entries without names.
+    "default-name-of-an-absent-id": cr([unnamed(0), unnamed(1),
+                                        dict(base_entry(2), name="multinic7")]),
+    "no-names": cr([unnamed(0), unnamed(1)]),
+    "generateName-too": dict(cr(), metadata={"name": "node-a", "generateName": "node-"}),
+}
+
+
+def cel_good_objects():
+    objs = {f"GOOD:{k}": v for k, v in GOOD.items()}
+    objs.update({f"LEFT_TO_DAEMON:{k}": v for k, (v, _) in LEFT_TO_DAEMON.items()})
+    objs.update({f"CEL_GOOD:{k}": v for k, v in CEL_GOOD.items()})
+    objs.update({f"sample:{p.name}": yaml.safe_load(p.read_text()) for p in SAMPLES})
+    return objs
+
+
+def cel_table_problems(node, schemas):
+    """For each schema, what the real evaluation of its rules gets wrong on the tables: [] when
+    every good object passes every rule and every CEL_BAD object fails exactly its rule."""
+    good = cel_good_objects()
+    bad = {f"CEL_BAD:{k}": v for k, (v, _, _) in CEL_BAD.items()}
+    out = []
+    for results, compile_errors in cel_evaluate_many(node, [(s, {**good, **bad})
+                                                            for s in schemas]):
+        problems = [f"rule does not compile at {where or 'the root'}: {message!r}: {error}"
+                    for where, message, error in compile_errors]
+        for name, res in results.items():
+            if res["errors"]:
+                problems.append(f"{name}: evaluation failed: {res['errors']}")
+            expected = [] if name in good else \
+                [cel_expected_refusal(CEL_BAD[name.split(":", 1)[1]][1])]
+            if res["failed"] != expected:
+                problems.append(f"{name}: refused by {res['failed']}, expected {expected}")
+        out.append(problems)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cel_results(cel_node):
+    objs = {**cel_good_objects(), **{f"CEL_BAD:{k}": v for k, (v, _, _) in CEL_BAD.items()}}
+    return cel_evaluate(cel_node, SCHEMA, objs)
+
+
+def test_cel_every_rule_compiles(cel_results):
+    _, compile_errors = cel_results
+    assert compile_errors == []
+    assert len(crd_rule_messages(SCHEMA)) == len(CEL_RULES)
+    # Messages tell the rules apart: a refusal is matched by its message.
+    messages = [m for _, _, _, m in crd_rule_messages(SCHEMA)]
+    assert len(set(messages)) == len(messages)
+
+
+@pytest.mark.parametrize("name", list(cel_good_objects()))
+def test_cel_good_object_passes_every_rule(name, cel_results):
+    obj = cel_good_objects()[name]
+    assert schema_errors(obj) == []
+    res = cel_results[0][name]
+    assert res == {"failed": [], "errors": []}
+
+
+@pytest.mark.parametrize("name", list(CEL_BAD))
+def test_cel_bad_object_fails_exactly_its_rule(name, cel_results):
+    res = cel_results[0][f"CEL_BAD:{name}"]
+    assert res["errors"] == []
+    assert res["failed"] == [cel_expected_refusal(CEL_BAD[name][1])]
+
+
+def test_cel_python_re_implementations_agree_with_the_real_rules(cel_results):
+    """CEL_RULES' Python re-implementations (used where Node.js is missing) say what the real
+    evaluation says, object by object."""
+    objs = {**cel_good_objects(), **{f"CEL_BAD:{k}": v for k, (v, _, _) in CEL_BAD.items()}}
+    by_rule = {rule: cel_expected_refusal(i) for i, (_, rule, _, _) in enumerate(CEL_RULES)}
+    for name, obj in objs.items():
+        python = [by_rule[rule] for rule, _ in cel_failures(obj, openapi_first=False)]
+        assert python == cel_results[0][name]["failed"], name
+
+
+def test_cel_name_rules_mean_unique_names_after_defaulting(cel_node):
+    """The exhaustive check of test_the_two_name_rules_together_mean_unique_names_after_defaulting
+    on the CRD's real name rules: every spec of up to three entries, ids 0..2 (or 10), each
+    without a name or with one of a few that look like defaults."""
+    import itertools
+    names = [MISSING, "multinic0", "multinic1", "multinic01", "multinic10", "nic"]
+    specs = []
+    for n in range(1, 4):
+        for ids in itertools.permutations([0, 1, 2, 10], n):
+            for chosen in itertools.product(names, repeat=n):
+                specs.append({"interfaces": [{"id": i} if nm is MISSING else {"id": i, "name": nm}
+                                             for i, nm in zip(ids, chosen)]})
+    assert len(specs) > 1000
+    rules = [{"rule": rule, "message": message}
+             for where, rule, _, message in crd_rule_messages(SCHEMA)
+             if where == "spec" and "name" in rule and "macAddress" not in rule]
+    assert len(rules) == 2
+    [result] = cel_run(cel_node, [{"rules": rules, "cases": [{"self": spec} for spec in specs]}])
+    assert result["compile"] == []
+    for spec, res in zip(specs, result["cases"]):
+        assert res["errors"] == [], (spec, res)
+        assert (res["failed"] == []) == _unique(_default_name)(spec), (spec, res)
+
+
+def mutated_schema(index, old, new):
+    """SCHEMA with the first `old` in rule `index`'s text replaced by `new`; None when the rule
+    has no `old`."""
+    schema = copy.deepcopy(SCHEMA)
+    where, rule, _, _ = crd_rule_messages(SCHEMA)[index]
+    if old not in rule:
+        return None
+    for site, rules in cel_sites(schema):
+        for r in rules:
+            if site == where and r["rule"] == rule:
+                r["rule"] = rule.replace(old, new, 1)
+                return schema
+    raise AssertionError(rule)
+
+
+# Slips in the rule text that the Python re-implementations cannot see (only the pinned text
+# differs): an operator turned around in each rule, a condition or a case fold lost, an index, a
+# pattern, a macro, a function or a field name changed, a bracket added.
+MUTATIONS = [(i, "==", "!=") for i in range(len(CEL_RULES))] + [
+    (2, "has(b.name) && ", ""),
+    (3, "substring(8)", "substring(9)"),
+    (3, "[1-9]", "[0-9]"),
+    (4, "lowerAscii", "lowerAsci"),
+    (4, "b.macAddress.lowerAscii()", "b.macAddress"),
+    (5, "b.address", "b.adress"),
+    (1, "exists_one", "exists"),
+    (0, "self.spec.nodeName", "self.spec.nodeName)"),
+]
+
+
+@pytest.fixture(scope="module")
+def cel_mutation_problems(cel_node):
+    """{None: cel_table_problems of the CRD as it is, mutation: those of its schema} (one Node.js
+    run); a mutation whose text the rule no longer has is left out."""
+    schemas = {None: SCHEMA}
+    schemas.update({m: mutated_schema(*m) for m in MUTATIONS if mutated_schema(*m) is not None})
+    return dict(zip(schemas, cel_table_problems(cel_node, list(schemas.values()))))
+
+
+def test_cel_tables_pass_on_the_crd_as_it_is(cel_mutation_problems):
+    assert cel_mutation_problems[None] == []
+
+
+@pytest.mark.parametrize("index,old,new", MUTATIONS,
+                         ids=[f"rule{i}:{o}->{n}" for i, o, n in MUTATIONS])
+def test_cel_tables_catch_a_broken_rule(index, old, new, cel_mutation_problems):
+    assert (index, old, new) in cel_mutation_problems, \
+        f"rule {index} has no {old!r} to change: update MUTATIONS"
+    assert cel_mutation_problems[(index, old, new)] != []
