@@ -10,7 +10,12 @@ MULTINIC_DEPS=(
         polkitd
         scdoc debhelper dpkg-dev build-essential groff-base python3-seccomp
         lintian rpm rpmlint file strace
+        nodejs
 )
+# tests/integration/test_crd.py evaluates the CRD's CEL rules on Node.js (tests/cel) and installs
+# that directory's pinned packages with npm. NodeSource's nodejs package ships its own npm and
+# conflicts with Debian's, so npm is named only when there is none.
+command -v npm >/dev/null 2>&1 || MULTINIC_DEPS+=(npm)
 
 deps_install() {
         local missing=()
