@@ -81,9 +81,103 @@ static int parse_backoff(const char *s, Args *a) {
         return 0;
 }
 
+enum {
+        ARG_VERSION = 0x100,
+        ARG_API,
+        ARG_TOKEN,
+        ARG_CA,
+        ARG_NS,
+        ARG_NODE,
+        ARG_PORT,
+        ARG_RESYNC,
+        ARG_WATCH,
+        ARG_BACKOFF,
+        ARG_DEBUG,
+};
+
+/* The configuration's string that the option sets, or NULL for an option of another kind. */
+static char **config_field(KubeConfig *k, int c) {
+        switch (c) {
+        case ARG_API:
+                return &k->api_url;
+        case ARG_TOKEN:
+                return &k->token_file;
+        case ARG_CA:
+                return &k->ca_file;
+        case ARG_NS:
+                return &k->namespace;
+        case ARG_NODE:
+                return &k->node_name;
+        default:
+                return NULL;
+        }
+}
+
+/* The value of a numeric option, checked: 0, or -EINVAL. */
+static int parse_value(int c, const char *value, Args *a) {
+        unsigned port;
+
+        switch (c) {
+        case ARG_PORT:
+                if (parse_unsigned(value, 65535, &port) < 0)
+                        return -EINVAL;
+                a->port = (uint16_t) port;
+                return 0;
+        case ARG_RESYNC:
+                return parse_unsigned(value, 86400, &a->resync_seconds);
+        case ARG_WATCH:
+                /* Not 0 (the server's choice): a silent watch is judged by its length. */
+                if (parse_unsigned(value, 3600, &a->watch_timeout_seconds) < 0 ||
+                    a->watch_timeout_seconds == 0)
+                        return -EINVAL;
+                return 0;
+        case ARG_BACKOFF:
+                return parse_backoff(value, a);
+        default:
+                return -EINVAL;
+        }
+}
+
+/* One option as getopt_long returned it: 1 to go on, 0 to exit successfully (--help,
+ * --version), or a negative errno once the usage error is logged, as a JSON line like any
+ * other rather than getopt's plain text. */
+static int parse_option(int c, char *argv[], KubeConfig *k, Args *a) {
+        const char *option = argv[optind - 1];
+        char **field = config_field(k, c);
+
+        if (field) {
+                free(*field);
+                *field = strdup(optarg);
+                return *field ? 1 : blog(BLOG_ERROR, ENOMEM, "Out of memory", NULL);
+        }
+        switch (c) {
+        case 'h':
+                help();
+                return 0;
+        case ARG_VERSION:
+                printf("multinic-bridge %s\n", PACKAGE_VERSION);
+                return 0;
+        case ARG_DEBUG:
+                blog_set_level(BLOG_DEBUG);
+                return 1;
+        case ARG_PORT:
+        case ARG_RESYNC:
+        case ARG_WATCH:
+        case ARG_BACKOFF:
+                if (parse_value(c, optarg, a) < 0)
+                        return blog(BLOG_ERROR, EINVAL, "Invalid option value", "option", option,
+                                    NULL);
+                return 1;
+        case ':':
+                return blog(BLOG_ERROR, EINVAL, "Option needs a value", "option", option, NULL);
+        default:
+                return blog(BLOG_ERROR, EINVAL, "Unknown option; see --help", "option", option,
+                            NULL);
+        }
+}
+
+/* 1 to run, 0 to exit successfully, or a negative errno after a usage error. */
 static int parse_argv(int argc, char *argv[], KubeConfig *k, Args *a) {
-        enum { ARG_VERSION = 0x100, ARG_API, ARG_TOKEN, ARG_CA, ARG_NS, ARG_NODE, ARG_PORT,
-               ARG_RESYNC, ARG_WATCH, ARG_BACKOFF, ARG_DEBUG };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -99,63 +193,19 @@ static int parse_argv(int argc, char *argv[], KubeConfig *k, Args *a) {
                 { "debug", no_argument, NULL, ARG_DEBUG },
                 {},
         };
-        unsigned port = 9464;
-        int c, r = 0;
+        int c, r;
 
-        *a = (Args) { .resync_seconds = 300, .watch_timeout_seconds = 300,
+        *a = (Args) { .port = 9464, .resync_seconds = 300, .watch_timeout_seconds = 300,
                       .retry_first_ms = 500, .retry_cap_ms = 60000 };
-        /* Usage errors as log lines like any other (JSON), not getopt's plain text. */
-        opterr = 0;
+        opterr = 0; /* parse_option logs usage errors itself */
         while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-                char **field = c == ARG_API ? &k->api_url : c == ARG_TOKEN ? &k->token_file :
-                               c == ARG_CA ? &k->ca_file : c == ARG_NS ? &k->namespace :
-                               c == ARG_NODE ? &k->node_name : NULL;
-
-                if (field) {
-                        free(*field);
-                        *field = strdup(optarg);
-                        continue;
-                }
-                switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("multinic-bridge %s\n", PACKAGE_VERSION);
-                        return 0;
-                case ARG_PORT:
-                        r = parse_unsigned(optarg, 65535, &port);
-                        break;
-                case ARG_RESYNC:
-                        r = parse_unsigned(optarg, 86400, &a->resync_seconds);
-                        break;
-                case ARG_WATCH:
-                        /* Not 0 (the server's choice): a silent watch is judged by its length. */
-                        r = parse_unsigned(optarg, 3600, &a->watch_timeout_seconds);
-                        if (r >= 0 && a->watch_timeout_seconds == 0)
-                                r = -EINVAL;
-                        break;
-                case ARG_BACKOFF:
-                        r = parse_backoff(optarg, a);
-                        break;
-                case ARG_DEBUG:
-                        blog_set_level(BLOG_DEBUG);
-                        break;
-                case ':':
-                        return blog(BLOG_ERROR, EINVAL, "Option needs a value", "option",
-                                    argv[optind - 1], NULL);
-                default:
-                        return blog(BLOG_ERROR, EINVAL, "Unknown option; see --help", "option",
-                                    argv[optind - 1], NULL);
-                }
-                if (r < 0)
-                        return blog(BLOG_ERROR, EINVAL, "Invalid option value", "option",
-                                    argv[optind - 1], NULL);
+                r = parse_option(c, argv, k, a);
+                if (r <= 0)
+                        return r;
         }
         if (optind < argc)
                 return blog(BLOG_ERROR, EINVAL, "Unexpected argument; see --help", "argument",
                             argv[optind], NULL);
-        a->port = (uint16_t) port;
         return 1;
 }
 
