@@ -64,9 +64,8 @@ static int set_finalizer(Bridge *b, bool present) {
         _cleanup_(cJSON_Deletep) cJSON *body = cJSON_CreateObject();
         cJSON *md = cJSON_AddObjectToObject(body, "metadata");
         cJSON *list = cJSON_AddArrayToObject(md, "finalizers");
-        const cJSON *f;
-
         const char *rv = meta_str(b->object, "resourceVersion");
+        const cJSON *f;
 
         if (!list || !cJSON_AddStringToObject(md, "resourceVersion", rv ? rv : ""))
                 return -ENOMEM;
