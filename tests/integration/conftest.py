@@ -55,6 +55,17 @@ def run(*args, check=True):
     return p.stdout
 
 
+def socket_inodes(pid):
+    """The inode numbers of the sockets process pid holds, as /proc/net/* lists them."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            m = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(f"/proc/{pid}/fd/{fd}"))
+            if m:
+                inodes.add(m.group(1))
+    return inodes
+
+
 def poll(predicate, timeout=5.0, interval=0.01, what="condition"):
     """Returns predicate()'s first truthy value; fails after timeout seconds."""
     deadline = time.monotonic() + timeout
@@ -341,12 +352,7 @@ class IpMonitor:
 
     def _socket(self):
         assert self.proc.poll() is None, f"ip monitor exited: {''.join(self.lines)}"
-        inodes = set()
-        for fd in os.listdir(f"/proc/{self.proc.pid}/fd"):
-            with contextlib.suppress(OSError):
-                m = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(f"/proc/{self.proc.pid}/fd/{fd}"))
-                if m:
-                    inodes.add(m.group(1))
+        inodes = socket_inodes(self.proc.pid)
         with open(f"/proc/{self.proc.pid}/net/netlink") as f:
             for line in f.read().splitlines()[1:]:
                 sk, eth, pid, groups, rmem, *_rest, inode = line.split()
@@ -694,6 +700,15 @@ def assert_nic_configured(node, entry, table_base=TABLE_BASE, priority_base=PRIO
     assert not [r for r in node.routes("main") if r["dst"] == cidr], "prefix route in main"
     assert node.sysctls(name) == NIC_SYSCTLS
 
+
+
+def nic_configured(node, entry):
+    """assert_nic_configured() as a predicate, for poll()."""
+    try:
+        assert_nic_configured(node, entry)
+        return True
+    except AssertionError:
+        return False
 
 def assert_nic_released(node, mac, original_name, entry, table_base=TABLE_BASE):
     """Nothing of entry is left on the NIC with mac, which is called original_name again."""

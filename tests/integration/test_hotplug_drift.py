@@ -10,16 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import (NIC_SYSCTLS, TABLE_BASE, assert_nic_configured, by_mac, case01_spec,
-                      poll)
+                      nic_configured, poll)
 from persistence import BACKEND_ROOTS, identities, nic_files, start_backend
-
-
-def configured(node, entry):
-    try:
-        assert_nic_configured(node, entry)
-        return True
-    except AssertionError:
-        return False
 
 
 def test_late_nic_is_configured_when_it_appears(node, daemon):
@@ -31,7 +23,7 @@ def test_late_nic_is_configured_when_it_appears(node, daemon):
 
     node.nic("ens5", "fa:16:3e:00:00:02")
 
-    poll(lambda: configured(node, spec[1]), timeout=5, what="the late NIC configured")
+    poll(lambda: nic_configured(node, spec[1]), timeout=5, what="the late NIC configured")
     assert_nic_configured(node, spec[0])
     poll(lambda: daemon.prop("State") == "Configured", timeout=5, what="State Configured")
     assert {i["macAddress"]: i["state"] for i in daemon.prop("Interfaces")} == \
@@ -64,7 +56,7 @@ def test_detached_nic_becomes_pending_then_comes_back(node, start_daemon, backen
     assert etc_identities(daemon.root) == files
 
     node.nic("ens5", "fa:16:3e:00:00:02")
-    poll(lambda: configured(node, spec[1]), timeout=5, what="the NIC configured again")
+    poll(lambda: nic_configured(node, spec[1]), timeout=5, what="the NIC configured again")
     poll(lambda: daemon.prop("State") == "Configured", timeout=5, what="State Configured")
     assert etc_identities(daemon.root) == files
 
@@ -98,7 +90,7 @@ def test_drift_is_healed_and_reported(node, daemon, change, record):
 
     node.ip(*change)
 
-    poll(lambda: configured(node, entry), timeout=5, what="the drift healed")
+    poll(lambda: nic_configured(node, entry), timeout=5, what="the drift healed")
     field, wanted, found = record
     drift = poll(lambda: drift_of(daemon, entry["macAddress"]), timeout=5, what="drift reported")
     assert any(d["field"] == field and wanted in d["wanted"] and found in d["found"]
@@ -117,7 +109,7 @@ def test_a_late_or_returning_nic_is_not_drift(node, daemon):
     # A port that comes and goes more often than a competitor would be fought: still not drift.
     for _ in range(6):
         node.nic("ens5", "fa:16:3e:00:00:02")
-        poll(lambda: configured(node, spec[1]), timeout=5, what="the NIC configured")
+        poll(lambda: nic_configured(node, spec[1]), timeout=5, what="the NIC configured")
         poll(lambda: daemon.prop("State") == "Configured", timeout=5, what="State Configured")
         node.ip("link", "del", "multinic1")
         poll(lambda: daemon.prop("State") == "Pending", timeout=5, what="State Pending")
@@ -238,7 +230,7 @@ def test_a_fought_nic_is_left_alone_and_the_others_still_healed(node, daemon):
     node.ip(*rule)
     node.ip("link", "set", "multinic1", "mtu", "1400")
 
-    poll(lambda: configured(node, spec[1]), timeout=5, what="multinic1 healed")
+    poll(lambda: nic_configured(node, spec[1]), timeout=5, what="multinic1 healed")
     assert node.rules_from(spec[0]["address"]) == []
     nics = by_mac(daemon.prop("Interfaces"))
     assert nics[spec[0]["macAddress"]]["state"] == "failed"
@@ -265,7 +257,7 @@ def test_after_its_pause_a_degraded_nic_is_judged_afresh(node, daemon):
     node.ip("link", "del", "multinic0")
     poll(lambda: daemon.prop("State") == "Pending", timeout=5, what="State Pending")
     node.nic("ens4", "fa:16:3e:00:00:01")
-    poll(lambda: configured(node, entry), timeout=5, what="the NIC configured again")
+    poll(lambda: nic_configured(node, entry), timeout=5, what="the NIC configured again")
     poll(lambda: daemon.prop("State") == "Configured", timeout=5, what="State Configured")
 
     nic = by_mac(daemon.prop("Interfaces"))[entry["macAddress"]]

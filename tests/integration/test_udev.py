@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Daemon, assert_nic_configured, by_mac, case01_spec, make_root, poll
+from conftest import (Daemon, by_mac, case01_spec, make_root, nic_configured, poll,
+                      socket_inodes)
 
 UDEVD = "/lib/systemd/systemd-udevd"
 FIRST, LATE = case01_spec()  # LATE's MAC appears while the daemon runs
@@ -129,14 +130,6 @@ def start_udaemon(request, build, node, bus, tmp_path):
         yield start
 
 
-def configured(node, entry):
-    try:
-        assert_nic_configured(node, entry)
-        return True
-    except AssertionError:
-        return False
-
-
 def late_nic(daemon):
     return by_mac(daemon.prop("Interfaces"))[LATE["macAddress"]]
 
@@ -160,12 +153,7 @@ def idle(daemon):
     hold nothing unread and no timer but the periodic check (an hour away) is armed, that is no
     reconcile is due."""
     pid = daemon.proc.pid
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        with contextlib.suppress(OSError):
-            m = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(f"/proc/{pid}/fd/{fd}"))
-            if m:
-                inodes.add(m.group(1))
+    inodes = socket_inodes(pid)
     for line in Path(f"/proc/{pid}/net/netlink").read_text().splitlines()[1:]:
         fields = line.split()
         if fields[-1] in inodes and int(fields[4]):
@@ -198,7 +186,7 @@ def test_a_nic_is_configured_only_once_udev_has_finished_with_it(tmp_path, node,
 
     udevd.release.touch()
 
-    poll(lambda: configured(node, LATE), timeout=10, what="the NIC configured")
+    poll(lambda: nic_configured(node, LATE), timeout=10, what="the NIC configured")
     assert udevd.initialized(LATE["macAddress"])
     poll(lambda: daemon.prop("State") == "Configured", timeout=10, what="State Configured")
     assert late_nic(daemon)["state"] == "configured"
@@ -215,6 +203,6 @@ def test_the_udev_event_sets_the_apply_off(node, start_udaemon):
     # udevd now runs the add event; no rule changes the link, so the kernel sends no event.
     udevd.udevadm("control", "--start-exec-queue")
 
-    poll(lambda: configured(node, LATE), timeout=10, what="the NIC configured")
+    poll(lambda: nic_configured(node, LATE), timeout=10, what="the NIC configured")
     assert udevd.initialized(LATE["macAddress"])
     poll(lambda: daemon.prop("State") == "Configured", timeout=10, what="State Configured")
