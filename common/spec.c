@@ -75,7 +75,8 @@ bool ifname_valid(const char *name) {
         /* The kernel's own rules, plus no '%' (a name template) and only printable ASCII. */
         if (n == 0 || n >= IFNAMSIZ)
                 return false;
-        if (streq(name, ".") || streq(name, ".."))
+        /* "all" and "default" are taken by /proc/sys/net/ipv4/conf: the kernel refuses them. */
+        if (streq(name, ".") || streq(name, "..") || streq(name, "all") || streq(name, "default"))
                 return false;
         for (const char *p = name; *p; p++)
                 if (*p == '/' || *p == ':' || *p == '%' || !isgraph((unsigned char) *p))
@@ -175,7 +176,8 @@ int spec_interface_set_string(SpecInterface *iface, size_t idx, const char *key,
                 if (!ifname_valid(value))
                         return error_set(e, ERROR_KIND_INVALID_SPEC, -EINVAL,
                                          "interfaces[%zu].name: '%s' is not a valid interface "
-                                         "name (1..15 bytes, no '/', ':', '%%' or whitespace)",
+                                         "name (1..15 bytes, no '/', ':', '%%' or whitespace; "
+                                         "not '.', '..', 'all' or 'default')",
                                          idx, value);
                 strcpy(iface->name, value);
                 iface->fields_set |= SPEC_FIELD_NAME;

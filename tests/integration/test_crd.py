@@ -449,6 +449,8 @@ LEFT_TO_DAEMON = {
     "address-outside-cidr": (entry(address="10.2.0.11"), "spec.interfaces[0].address"),
     "address-is-network": (entry(address="10.1.0.0"), "spec.interfaces[0].address"),
     "address-is-broadcast": (entry(address="10.1.0.255"), "spec.interfaces[0].address"),
+    "name-all": (entry(name="all"), "spec.interfaces[0].name"),
+    "name-default": (entry(name="default"), "spec.interfaces[0].name"),
 }
 
 # Accepted by the OpenAPI schema, refused by a CEL rule: (object, rule index in CEL_RULES,
