@@ -1,8 +1,13 @@
 """Field case 10: an MTU beyond what the device allows fails that NIC only."""
+import pytest
+
 from conftest import add_case01_nics, assert_nic_configured, case01_spec
+from persistence import SYSCTL_FILE, etc_files, nic_files, parse_sysctl_file, start_backend
 
 
-def test_mtu_above_device_maximum_fails_that_nic_only(node, daemon):
+@pytest.mark.parametrize("backend", ["netplan", "networkmanager"])
+def test_mtu_above_device_maximum_fails_that_nic_only(node, start_daemon, backend):
+    daemon = start_backend(start_daemon, backend)
     add_case01_nics(node)
     spec = case01_spec()
     spec[0]["mtu"] = 70000
@@ -21,9 +26,12 @@ def test_mtu_above_device_maximum_fails_that_nic_only(node, daemon):
     assert node.rules_from(spec[0]["address"]) == []
     assert second["state"] == "configured"
     assert_nic_configured(node, spec[1])
+    # Nothing persisted for the failed NIC: only the second NIC's files, and its sysctls alone.
+    assert set(etc_files(daemon.root)) == set(nic_files(backend, "multinic1")) | {SYSCTL_FILE}
+    assert {nic for nic, _ in parse_sysctl_file((daemon.root / SYSCTL_FILE).read_text())} == \
+        {"multinic1"}
     assert not [p for p, (_, data) in daemon.files().items()
-                if spec[0]["macAddress"].encode() in data and not p.startswith("var/")], \
-        "a file was persisted for the failed NIC"
+                if spec[0]["macAddress"].encode() in data and not p.startswith("var/")]
 
 
 def test_mtu_below_68_is_refused_at_validation(node, daemon):
