@@ -526,6 +526,7 @@ static int finish_call(Manager *m, CallResult *c, bool removing, bool persist, c
                 return r;
         }
         s.desired = desired;
+        persist_learn_drivers(&s, &m->state);
         /* Files follow the state: rewritten when it changed, or when they may be behind it. */
         if (persist && (m->files_stale || !state_equal(&m->state, &s))) {
                 sync_intent(m);

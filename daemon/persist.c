@@ -261,7 +261,7 @@ int render_link(const ManagedNic *m, const char *driver, char **ret) {
         return render_end(&r, ret);
 }
 
-int persist_nic_driver(const ManagedNic *m, char *ret, size_t n) {
+static int nic_driver(const ManagedNic *m, char *ret, size_t n) {
         struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
         struct ifreq ifr = {};
         _cleanup_(closep) int fd = -1;
@@ -283,6 +283,19 @@ int persist_nic_driver(const ManagedNic *m, char *ret, size_t n) {
                 return -ENODATA;
         snprintf(ret, n, "%.*s", (int) sizeof(info.driver), info.driver);
         return 0;
+}
+
+void persist_learn_drivers(State *s, const State *before) {
+        for (size_t i = 0; i < s->n_nics; i++) {
+                ManagedNic *m = &s->nics[i];
+                const ManagedNic *old;
+
+                if (nic_driver(m, m->driver, sizeof(m->driver)) >= 0)
+                        continue;
+                /* Not there now (its port detached, say): what was learned while it was. */
+                old = state_find(before, m->mac);
+                snprintf(m->driver, sizeof(m->driver), "%s", old ? old->driver : "");
+        }
 }
 
 int render_sysctl(const State *state, const Config *config, char **ret) {
@@ -315,8 +328,7 @@ static int set_add(PersistSet *set, size_t nic, mode_t mode, char *content, cons
 }
 
 static int render_nic(PersistBackend b, const ManagedNic *m, size_t nic, PersistSet *set) {
-        char *text = NULL, driver[64];
-        bool known;
+        char *text = NULL;
         int r;
 
         if (b == PERSIST_NETPLAN) {
@@ -328,14 +340,10 @@ static int render_nic(PersistBackend b, const ManagedNic *m, size_t nic, Persist
         if (r >= 0)
                 r = set_add(set, nic, 0600, text, KEYFILE_DIR, "multinic-", m->name,
                             ".nmconnection");
-        if (r < 0)
-                return r;
-        known = persist_nic_driver(m, driver, sizeof(driver)) >= 0;
-        r = render_link(m, known ? driver : NULL, &text);
+        if (r >= 0)
+                r = render_link(m, m->driver[0] ? m->driver : NULL, &text);
         if (r >= 0)
                 r = set_add(set, nic, 0644, text, LINK_DIR, "10-multinic-", m->name, ".link");
-        if (r >= 0)
-                set->files[set->n_files - 1].keep_driver = !known;
         return r;
 }
 
@@ -367,33 +375,15 @@ static bool has_marker(const char *text) {
         return strncmp(text, PERSIST_MARKER, n) == 0 && (text[n] == '\n' || text[n] == 0);
 }
 
-/* What to write: f's content, but for the .link file of a NIC whose driver cannot be read now
- * (its port is detached) with the Driver= guard of the file already there in the fallback's
- * place, so that the guard is not lost while the NIC is away. */
-static char *content_to_write(const PersistFile *f, const char *old) {
-        const char *fallback, *line;
-        char *out;
-
-        if (!f->keep_driver || !old ||
-            !(fallback = strstr(f->content, "\n" LINK_FALLBACK_GUARD "\n")) ||
-            !(line = strstr(old, "\nDriver=")))
-                return strdup(f->content);
-        if (asprintf(&out, "%.*s%.*s%s", (int) (fallback - f->content), f->content,
-                     (int) strcspn(line + 1, "\n") + 1, line,
-                     fallback + 1 + strlen(LINK_FALLBACK_GUARD)) < 0)
-                return NULL;
-        return out;
-}
-
 /* Whether the file at path already is what f asks for: its content, its mode, and the owner a
  * write would give it (the writer, and the group of a setgid directory). NetworkManager ignores a
  * keyfile that another user owns, whatever its content. */
 static bool file_is_current(const char *path, const char *dir, const char *old,
-                            const char *content, const PersistFile *f) {
+                            const PersistFile *f) {
         struct stat st, dst;
         gid_t gid = getegid();
 
-        if (!old || !streq(old, content) || stat(path, &st) < 0)
+        if (!old || !streq(old, f->content) || stat(path, &st) < 0)
                 return false;
         if (stat(dir, &dst) == 0 && (dst.st_mode & S_ISGID))
                 gid = dst.st_gid;
@@ -401,7 +391,7 @@ static bool file_is_current(const char *path, const char *dir, const char *old,
 }
 
 int persist_write(const char *root, const PersistFile *f, char **ret_old, bool *ret_written) {
-        _cleanup_(freep) char *path = NULL, *dir = NULL, *old = NULL, *content = NULL;
+        _cleanup_(freep) char *path = NULL, *dir = NULL, *old = NULL;
         int r;
 
         *ret_written = false;
@@ -414,17 +404,16 @@ int persist_write(const char *root, const PersistFile *f, char **ret_old, bool *
         if (old && !has_marker(old))
                 return -EEXIST;
         dir = strndup(path, (size_t) (strrchr(path, '/') - path));
-        content = content_to_write(f, old);
-        if (!dir || !content)
+        if (!dir)
                 return -ENOMEM;
         /* Already right: leave the file, and its mtime, alone. */
-        if (file_is_current(path, dir, old, content, f))
+        if (file_is_current(path, dir, old, f))
                 goto done;
 
         r = mkdir_parents(dir, 0755);
         if (r < 0)
                 return r;
-        r = write_file_atomic(path, content, strlen(content), f->mode);
+        r = write_file_atomic(path, f->content, strlen(f->content), f->mode);
         if (r < 0)
                 return r;
         *ret_written = true;
@@ -474,10 +463,7 @@ static bool is_leftover(const char *full, const char *dir, const char *glob, boo
         return read_file(path, 1 << 20, &text, NULL) >= 0 && has_marker(text);
 }
 
-static void closedirp(DIR **d) {
-        if (*d)
-                closedir(*d);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir)
 
 static int remove_leftovers_in(const char *root, const char *dir, const char *glob, bool orphans,
                                const PersistSet *set) {

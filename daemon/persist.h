@@ -29,7 +29,6 @@ typedef struct PersistFile {
         char *content;
         mode_t mode;
         size_t nic; /* index into the state's NICs; SIZE_MAX for a file shared by all */
-        bool keep_driver; /* a .link without the NIC's driver: keep the one on disk */
 } PersistFile;
 
 typedef struct PersistSet {
@@ -39,8 +38,7 @@ typedef struct PersistSet {
 
 void persist_set_done(PersistSet *set);
 
-/* Every file of the backend for the managed NICs. No file system access; for the .link files it
- * asks the kernel for each NIC's driver (persist_nic_driver()). */
+/* Every file of the backend for the managed NICs: pure, no file system access. */
 int persist_render(PersistBackend b, const State *state, const Config *config, PersistSet *ret);
 
 int render_netplan(const ManagedNic *m, char **ret);
@@ -50,9 +48,10 @@ int render_keyfile(const ManagedNic *m, char **ret);
 int render_link(const ManagedNic *m, const char *driver, char **ret);
 int render_sysctl(const State *state, const Config *config, char **ret);
 void keyfile_uuid(const uint8_t mac[6], char ret[37]);
-/* The driver name of the NIC named m->name if it carries m's MAC, as ethtool reports it (and
- * udev's Driver= matches it), from the calling process's network namespace. */
-int persist_nic_driver(const ManagedNic *m, char *ret, size_t n);
+/* Each NIC's driver, as ethtool reports it (and udev's Driver= matches it) for the link named
+ * like the NIC that carries its MAC, in the calling process's network namespace; for a NIC not
+ * there now, the driver before had for it. */
+void persist_learn_drivers(State *s, const State *before);
 
 /* Writes one file unless it already has this content, mode and owner. A file there without the
  * marker is never replaced (-EEXIST). ret_old gets the previous content (NULL if there was

@@ -41,6 +41,7 @@ static bool route_equal(const RouteInfo *a, const RouteInfo *b) {
 static bool nic_equal(const ManagedNic *a, const ManagedNic *b) {
         return memcmp(a->mac, b->mac, 6) == 0 && a->id == b->id && a->mtu == b->mtu &&
                streq(a->name, b->name) && streq(a->original_name, b->original_name) &&
+               streq(a->driver, b->driver) &&
                memcmp(a->original_devconf, b->original_devconf, sizeof(a->original_devconf)) == 0 &&
                a->has_address == b->has_address && addr_equal(&a->address, &b->address) &&
                a->has_rule == b->has_rule && a->rule.priority == b->rule.priority &&
@@ -92,6 +93,8 @@ static cJSON *nic_to_json(const ManagedNic *m) {
                 return NULL;
         for (size_t i = 0; i < _DEVCONF_MAX; i++)
                 cJSON_AddItemToArray(devconf, cJSON_CreateNumber(m->original_devconf[i]));
+        if (m->driver[0] && !cJSON_AddStringToObject(o, "driver", m->driver))
+                return NULL;
         if (m->has_address && (add_ip(o, "address", m->address.local) < 0 ||
                                !cJSON_AddNumberToObject(o, "prefixlen", m->address.prefixlen) ||
                                !cJSON_AddNumberToObject(o, "addressFlags", m->address.flags)))
@@ -226,6 +229,18 @@ static int routing_from_json(const cJSON *o, ManagedNic *m) {
         return 0;
 }
 
+/* Optional: a state file of an older multinicd has none. */
+static int get_driver(const cJSON *o, ManagedNic *m) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "driver");
+
+        if (!v)
+                return 0;
+        if (!cJSON_IsString(v) || strlen(v->valuestring) >= sizeof(m->driver))
+                return -EBADMSG;
+        strcpy(m->driver, v->valuestring);
+        return 0;
+}
+
 static int nic_from_json(const cJSON *o, ManagedNic *m) {
         const cJSON *mac = cJSON_GetObjectItemCaseSensitive(o, "macAddress");
         uint32_t plen = 0;
@@ -235,7 +250,7 @@ static int nic_from_json(const cJSON *o, ManagedNic *m) {
             get_u32(o, "id", SPEC_ID_MAX, &m->id) < 0 ||
             get_u32(o, "mtu", UINT32_MAX, &m->mtu) < 0 ||
             get_name(o, "name", m->name) < 0 || get_name(o, "originalName", m->original_name) < 0 ||
-            devconf_from_json(o, m) < 0)
+            devconf_from_json(o, m) < 0 || get_driver(o, m) < 0)
                 return -EBADMSG;
         m->has_address = cJSON_HasObjectItem(o, "address");
         if (m->has_address && (get_ip(o, "address", &m->address.local) < 0 ||

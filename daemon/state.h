@@ -12,6 +12,9 @@ typedef struct ManagedNic {
         uint32_t mtu;                 /* the wanted MTU, 0 when the spec leaves it */
         char name[IFNAMSIZ];          /* the name multinicd gave the NIC */
         char original_name[IFNAMSIZ]; /* its name before, restored on release */
+        /* Its driver as ethtool names it (at most 32 bytes), for the .link file's guard; learned
+         * while it is there and kept while it is not; "" not known yet. */
+        char driver[33];
         int32_t original_devconf[_DEVCONF_MAX]; /* -1: not changed by multinicd */
         bool has_address, has_rule, has_route;
         AddrInfo address; /* ifindex unused */

@@ -701,7 +701,6 @@ def assert_nic_configured(node, entry, table_base=TABLE_BASE, priority_base=PRIO
     assert node.sysctls(name) == NIC_SYSCTLS
 
 
-
 def nic_configured(node, entry):
     """assert_nic_configured() as a predicate, for poll()."""
     try:

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from conftest import (REPO, PRODUCT_UUID, assert_nic_configured, assert_nic_released, make_root,
-                      poll)
+                      nic_configured, poll)
 
 sys.path.insert(0, str(REPO / "tests" / "apiserver"))
 from apiserver import ApiServer, make_tls  # noqa: E402
@@ -477,14 +477,6 @@ def configured_and_settled(api):
 def writes(api):
     """What the bridge wrote since the last clear: status patches and events."""
     return {"status": api.count("PATCH", "status"), "events": api.count("POST", "events")}
-
-
-def nic_configured(node, entry):
-    try:
-        assert_nic_configured(node, entry)
-        return True
-    except AssertionError:
-        return False
 
 
 def undo_by_hand(node, entry, original):

@@ -135,38 +135,28 @@ static void test_link_file_of_unknown_driver_falls_back_to_type_ether(void) {
         free(text);
 }
 
-/* The NIC's port is detached: its driver cannot be read, and the file on disk keeps its guard. */
-static void test_link_file_of_absent_nic_keeps_the_driver_on_disk(void) {
-        static const char old[] = PERSIST_MARKER "\n[Match]\nMACAddress=fa:16:3e:1c:1a:6e\n"
-                                  "Driver=virtio_net\n\n[Link]\nName=multinic0\nMTUBytes=1450\n";
-        char root[] = "/tmp/test-persist.XXXXXX", path[256], *now, *text;
-        ManagedNic m = sample_nic();
-        PersistFile f = { .path = "/10-multinic-multinic0.link", .mode = 0644,
-                          .keep_driver = true };
-        bool written;
+/* A NIC not there now (its port detached) keeps the driver learned while it was, so its .link
+ * keeps its guard; no link is named like it where the unit tests run. */
+static void test_absent_nic_keeps_the_driver_it_had(void) {
+        State before = {}, now = {};
+        ManagedNic a = sample_nic(), b = sample_nic();
 
-        ASSERT_TRUE(mkdtemp(root) != NULL);
-        snprintf(path, sizeof(path), "%s%s", root, f.path);
-        ASSERT_EQ(write_file_atomic(path, old, strlen(old), 0644), 0);
-        ASSERT_EQ(render_link(&m, NULL, &f.content), 0);
+        snprintf(a.name, sizeof(a.name), "mntest-absent");
+        snprintf(a.driver, sizeof(a.driver), "virtio_net");
+        b = a;
+        b.driver[0] = 0;
+        b.mac[5] ^= 1; /* another NIC, never learned */
+        ASSERT_EQ(state_append(&before, &a), 0);
+        a.driver[0] = 0;
+        ASSERT_EQ(state_append(&now, &a), 0);
+        ASSERT_EQ(state_append(&now, &b), 0);
 
-        ASSERT_EQ(persist_write(root, &f, NULL, &written), 0);
-        ASSERT_TRUE(!written);
+        persist_learn_drivers(&now, &before);
 
-        /* Another MTU: rewritten, still with the driver. */
-        m.mtu = 1400;
-        free(f.content);
-        ASSERT_EQ(render_link(&m, NULL, &f.content), 0);
-        ASSERT_EQ(persist_write(root, &f, NULL, &written), 0);
-        ASSERT_TRUE(written);
-        ASSERT_EQ(read_file(path, 4096, &now, NULL), 0);
-        ASSERT_EQ(render_link(&m, "virtio_net", &text), 0);
-        ASSERT_STREQ(now, text);
-        free(now);
-        free(text);
-        free(f.content);
-        ASSERT_EQ(unlink(path), 0);
-        ASSERT_EQ(rmdir(root), 0);
+        ASSERT_STREQ(now.nics[0].driver, "virtio_net");
+        ASSERT_STREQ(now.nics[1].driver, "");
+        state_done(&before);
+        state_done(&now);
 }
 
 static void test_sysctl_file_lists_every_managed_nic(void) {
@@ -208,9 +198,12 @@ static void test_render_picks_files_per_backend(void) {
                      "/etc/NetworkManager/system-connections/multinic-multinic0.nmconnection");
         ASSERT_EQ(set.files[0].mode, 0600);
         ASSERT_STREQ(set.files[1].path, "/etc/systemd/network/10-multinic-multinic0.link");
-        /* No multinic0 with that MAC where the test runs: its driver is not known. */
-        ASSERT_TRUE(set.files[1].keep_driver && !set.files[0].keep_driver);
+        /* The driver not learned: the fallback guard; learned: Driver=. */
         ASSERT_CONTAINS(set.files[1].content, "\nType=ether\n");
+        persist_set_done(&set);
+        snprintf(s.nics[0].driver, sizeof(s.nics[0].driver), "virtio_net");
+        ASSERT_EQ(persist_render(PERSIST_NETWORKMANAGER, &s, &c, &set), 0);
+        ASSERT_CONTAINS(set.files[1].content, "\nDriver=virtio_net\n");
         persist_set_done(&set);
 
         ASSERT_EQ(persist_render(PERSIST_NONE, &s, &c, &set), 0);
@@ -287,7 +280,7 @@ int main(void) {
         RUN_TEST(test_link_file_guards_against_stacked_devices_by_driver);
         RUN_TEST(test_link_file_driver_with_spaces_or_globs_stays_one_pattern);
         RUN_TEST(test_link_file_of_unknown_driver_falls_back_to_type_ether);
-        RUN_TEST(test_link_file_of_absent_nic_keeps_the_driver_on_disk);
+        RUN_TEST(test_absent_nic_keeps_the_driver_it_had);
         RUN_TEST(test_sysctl_file_lists_every_managed_nic);
         RUN_TEST(test_render_picks_files_per_backend);
         RUN_TEST(test_backend_follows_os_release);
